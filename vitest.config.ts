@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default'],
+    // The JSON report feeds the "N passed, N failed" line that .ci/run prints last.
+    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
   },
 });
