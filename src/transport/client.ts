@@ -187,11 +187,8 @@ export class ReceiverClient {
     const started = this.#now();
     const ac = new AbortController();
     // One timer per request, re-armed whenever a byte moves; it never outlives the call.
-    let timer: NodeJS.Timeout | undefined;
-    const touch = () => {
-      if (timer) timer.refresh();
-    };
-    timer = setTimeout(() => ac.abort(new IdleTimeout('no byte moved')), idleMs);
+    const timer = setTimeout(() => ac.abort(new IdleTimeout('no byte moved')), idleMs);
+    const touch = () => void timer.refresh();
     const onOuterAbort = () => ac.abort(outer?.reason);
     if (outer?.aborted) onOuterAbort();
     outer?.addEventListener('abort', onOuterAbort, { once: true });
