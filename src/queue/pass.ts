@@ -114,6 +114,14 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const started = now();
   const step = () => deps.onProgress?.({ phase: 'step' });
 
+  // Waiters of the pipeline (below) sleep until something changes; stopPass wakes them too.
+  let sleepers: (() => void)[] = [];
+  const notify = () => {
+    const s = sleepers;
+    sleepers = [];
+    for (const w of s) w();
+  };
+
   const scan = await deps.scanner.scan(started);
   const report = emptyReport(started, scan);
   retry.keepOnly(new Set(scan.ready.map((e) => e.id)));
@@ -158,12 +166,6 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const waiting: { ep: ReadyEpisode; archive: Archive }[] = [];
   let packerDone = false;
   let failure: unknown = null;
-  let sleepers: (() => void)[] = [];
-  const notify = () => {
-    const s = sleepers;
-    sleepers = [];
-    for (const w of s) w();
-  };
   const waitChange = () => new Promise<void>((r) => sleepers.push(r));
   const softStop = deps.stop;
   const stopped = () => report.stopped !== null || signal.aborted || softStop?.aborted === true || failure !== null;
