@@ -48,10 +48,8 @@ export function effectiveValues(c: Config): Map<string, string | number | boolea
   ]);
 }
 
-function toml(v: string | number | boolean | null): string {
-  if (v === null) return '# (not set)';
-  if (typeof v === 'string') return JSON.stringify(v);
-  return String(v);
+function toml(v: string | number | boolean): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
 export async function checkConfigMode(args: Args, io: Io): Promise<number> {
@@ -79,7 +77,9 @@ export async function checkConfigMode(args: Args, io: Io): Promise<number> {
       section = head!;
     }
     const note = notes.get(spec.key);
-    io.out(`${leaf} = ${toml(values.get(spec.key) ?? null)}${note ? `  # ${note}` : ''}`);
+    const v = values.get(spec.key) ?? null;
+    const line = v === null ? `# ${leaf} = (not set)` : `${leaf} = ${toml(v)}`;
+    io.out(`${line}${note ? `  # ${note}` : ''}`);
   }
   io.out('');
   io.out(`# config ok (${formatValue(file)})`);
