@@ -17,6 +17,8 @@ export const ErrorCodes = {
   RECEIVER_TRANSIENT: 'SHIP_RECEIVER_TRANSIENT',
   /** The receiver rejected the episode for good (400, 409, 412, 413, 415, 422). */
   RECEIVER_REJECTED: 'SHIP_RECEIVER_REJECTED',
+  /** No byte moved for receiver.idle_timeout_s during a request (classified unreachable). */
+  IDLE_TIMEOUT: 'SHIP_IDLE_TIMEOUT',
   /** Another shipper holds the lock on these folders. Exit 75. */
   LOCKED: 'SHIP_LOCKED',
   /** A write failed with ENOSPC or EDQUOT. */

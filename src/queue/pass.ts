@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { ErrorCodes, isShipperError } from '../errors.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { PutOptions, Result } from '../transport/client.js';
+import { codeForClass, type OutcomeClass } from '../transport/classify.js';
 import { moveInto } from './atomic.js';
 import { printable } from './layout.js';
 import { dropPair, prepareArchive, type Archive } from './outbox.js';
@@ -131,7 +132,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     const got = await quarantineEpisode(paths, name, reason);
     const q: Quarantined = { episode: printable(name), as: printable(got), reason: input.reason, status: input.httpStatus ?? null, detail: input.detail ?? '' };
     report.quarantined.push(q);
-    log.warn('quarantined', { episode: q.episode, as: q.as, reason: q.reason, http_status: q.status ?? undefined, detail: q.detail });
+    log.warn('quarantined', { episode: q.episode, as: q.as, reason: q.reason, code: input.reason === 'receiver_rejected' ? ErrorCodes.RECEIVER_REJECTED : undefined, http_status: q.status ?? undefined, detail: q.detail });
     step();
   };
 
@@ -287,7 +288,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
       case 'transient': {
         const nextAt = retry.episodeFailed(ep.id, 'transient', res.status, res.message, res.retryAfterMs, now());
         report.retry.push({ id: ep.id, class: 'transient', message: res.message, nextAt });
-        log.warn('retry_later', { episode: ep.id, status: res.status ?? undefined, message: res.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
+        log.warn('retry_later', { episode: ep.id, code: ErrorCodes.RECEIVER_TRANSIENT, status: res.status ?? undefined, message: res.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
         return;
       }
       case 'auth':
@@ -303,7 +304,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     report.stopped = stop;
     const nextAt = retry.receiverFailed(stop.class, stop.message, retryAfterMs, now());
     const level = stop.class === 'auth' || stop.class === 'misrouted' || stop.class === 'disk_full' ? 'error' : 'warn';
-    log[level]('pass_stopped', { class: stop.class, status: stop.status ?? undefined, kind: stop.kind ?? undefined, message: stop.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
+    log[level]('pass_stopped', { class: stop.class, code: codeForClass(stop.class as OutcomeClass), status: stop.status ?? undefined, kind: stop.kind ?? undefined, message: stop.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
     notify();
   }
 

@@ -19,8 +19,34 @@ export type NetworkKind =
   | 'aborted'
   | 'other';
 
+import { ErrorCodes, type ErrorCode } from '../errors.js';
+
 const FATAL = new Set([400, 409, 412, 413, 415, 422]);
 const TRANSIENT = new Set([408, 425, 429]);
+
+/** The stable error code that log lines carry for a class (none for success). */
+export function codeForClass(cls: OutcomeClass | 'disk_full' | 'changed' | 'pack_failed'): ErrorCode | undefined {
+  switch (cls) {
+    case 'shipped':
+      return undefined;
+    case 'fatal':
+      return ErrorCodes.RECEIVER_REJECTED;
+    case 'auth':
+      return ErrorCodes.AUTH_REFUSED;
+    case 'misrouted':
+      return ErrorCodes.RECEIVER_MISROUTED;
+    case 'transient':
+      return ErrorCodes.RECEIVER_TRANSIENT;
+    case 'unreachable':
+      return ErrorCodes.RECEIVER_UNREACHABLE;
+    case 'disk_full':
+      return ErrorCodes.DISK_FULL;
+    case 'changed':
+      return ErrorCodes.EPISODE_CHANGED;
+    case 'pack_failed':
+      return ErrorCodes.IO;
+  }
+}
 
 /** SPEC's table: the class of an HTTP status. */
 export function classifyStatus(status: number): OutcomeClass {

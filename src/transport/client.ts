@@ -65,7 +65,7 @@ export interface ClientOptions {
 }
 
 class IdleTimeout extends Error {
-  readonly code = 'SHIP_IDLE_TIMEOUT';
+  readonly code = ErrorCodes.IDLE_TIMEOUT;
 }
 
 export class ReceiverClient {
