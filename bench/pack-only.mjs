@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Pack throughput of src/pack against the `tar -cf - DIR | zstd -3 -T2` pipeline, on two
+// shapes of episode: (a) 16 x 32 MB semi-compressible JSON-lines files, (b) 20 000 x 4 KB
+// files. Not part of the test suite: it needs ~600 MB of disk and a built dist/.
+//
+//   npx tsc -p tsconfig.json && node bench/pack-only.mjs [--dir /tmp/shipper-bench] [--runs 3]
+//                                                       [--level 3] [--frame-mib 4] [--parallel N]
+//
+// The data is generated once (deterministic PRNG) and reused; the page cache is warm for
+// both contenders (each is run once untimed first), so this compares CPU paths, not disks.
+// Numbers are input MB/s (1 MB = 1e6 bytes of file content) — the best of the runs.
+
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    dir: { type: 'string', default: '/tmp/shipper-bench' },
+    runs: { type: 'string', default: '3' },
+    level: { type: 'string', default: '3' },
+    'frame-mib': { type: 'string', default: '4' },
+    parallel: { type: 'string' },
+  },
+});
+const root = values.dir;
+const runs = Number(values.runs);
+const level = Number(values.level);
+const frameBytes = Number(values['frame-mib']) * 1024 * 1024;
+const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+
+const { packEpisode } = await import(new URL('../dist/pack/index.js', import.meta.url).href);
+
+/** xorshift32: the same bytes on every host, so runs are comparable. */
+function prng(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+async function genJsonl(dir) {
+  await mkdir(dir, { recursive: true });
+  const rnd = prng(42);
+  const sensors = ['imu', 'lidar', 'cam-left', 'cam-right', 'gps', 'wheel-odom', 'battery', 'temp'];
+  for (let f = 0; f < 16; f++) {
+    const path = join(dir, `telemetry-${String(f).padStart(2, '0')}.jsonl`);
+    const out = createWriteStream(path);
+    let written = 0;
+    let t = 1_700_000_000_000 + f * 1e7;
+    const target = 32_000_000;
+    while (written < target) {
+      let block = '';
+      for (let i = 0; i < 2000; i++) {
+        t += Math.floor(rnd() * 20);
+        const s = sensors[Math.floor(rnd() * sensors.length)];
+        block +=
+          `{"t":${t},"sensor":"${s}","seq":${Math.floor(rnd() * 1e6)},` +
+          `"x":${(rnd() * 200 - 100).toFixed(6)},"y":${(rnd() * 200 - 100).toFixed(6)},` +
+          `"z":${(rnd() * 10).toFixed(4)},"ok":${rnd() > 0.01}}\n`;
+      }
+      const buf = Buffer.from(block.slice(0, Math.min(block.length, target - written)));
+      written += buf.length;
+      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+    }
+    await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+async function genSmall(dir) {
+  const rnd = prng(7);
+  for (let d = 0; d < 100; d++) {
+    const sub = join(dir, `d${String(d).padStart(3, '0')}`);
+    await mkdir(sub, { recursive: true });
+    for (let i = 0; i < 200; i++) {
+      let s = '';
+      while (s.length < 4096) s += `${Math.floor(rnd() * 1e9).toString(36)} sample=${(rnd() * 1000).toFixed(3)}\n`;
+      await writeFile(join(sub, `f${String(i).padStart(4, '0')}.txt`), s.slice(0, 4096));
+    }
+  }
+}
+
+async function pipeline(parent, id, outFile) {
+  // Two processes, like the shell's `tar -cf - id | zstd -3 -T2 > out`.
+  const tar = spawn('tar', ['-C', parent, '-cf', '-', id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const zstd = spawn('zstd', [`-${level}`, '-T2', '-q', '-c'], { stdio: [tar.stdout, 'pipe', 'inherit'] });
+  const out = createWriteStream(outFile);
+  zstd.stdout.pipe(out);
+  const exited = (child) =>
+    new Promise((resolve, reject) =>
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${child.spawnfile} exited ${code}`)))),
+    );
+  await Promise.all([exited(tar), exited(zstd), finished(out)]);
+}
+
+async function time(fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function bench(name, parent, id, inputBytes) {
+  const episodeDir = join(parent, id);
+  const ours = join(root, `${id}.ours.tar.zst`);
+  const theirs = join(root, `${id}.pipe.tar.zst`);
+  const results = { ours: Infinity, pipe: Infinity, oursBytes: 0, pipeBytes: 0, rssMiB: 0 };
+  for (let r = 0; r <= runs; r++) {
+    await rm(ours, { force: true });
+    const t = await time(async () => {
+      const opts = { episodeDir, id, out: ours, level, frameBytes };
+      if (parallel !== undefined) opts.parallel = parallel;
+      await packEpisode(opts);
+    });
+    results.rssMiB = Math.max(results.rssMiB, process.memoryUsage().rss / 2 ** 20);
+    if (r > 0) results.ours = Math.min(results.ours, t);
+    await rm(theirs, { force: true });
+    const u = await time(() => pipeline(parent, id, theirs));
+    if (r > 0) results.pipe = Math.min(results.pipe, u);
+  }
+  results.oursBytes = (await stat(ours)).size;
+  results.pipeBytes = (await stat(theirs)).size;
+  const mbs = (s) => (inputBytes / 1e6 / s).toFixed(0);
+  console.log(
+    `${name}: ours ${mbs(results.ours)} MB/s (${results.ours.toFixed(2)} s, ${(results.oursBytes / 1e6).toFixed(1)} MB out)` +
+      `  |  tar|zstd -${level} -T2 ${mbs(results.pipe)} MB/s (${results.pipe.toFixed(2)} s, ${(results.pipeBytes / 1e6).toFixed(1)} MB out)` +
+      `  |  max rss ${results.rssMiB.toFixed(0)} MiB`,
+  );
+  await rm(ours, { force: true });
+  await rm(theirs, { force: true });
+}
+
+const jsonl = join(root, 'jsonl');
+const small = join(root, 'small');
+if (!existsSync(join(jsonl, 'ep-jsonl', 'telemetry-15.jsonl'))) await genJsonl(join(jsonl, 'ep-jsonl'));
+if (!existsSync(join(small, 'ep-small', 'd099', 'f0199.txt'))) await genSmall(join(small, 'ep-small'));
+
+console.log(`level ${level}, frame ${frameBytes / 2 ** 20} MiB, parallel ${parallel ?? 'default'}, best of ${runs}`);
+await bench('(a) 16 x 32 MB jsonl', jsonl, 'ep-jsonl', 16 * 32_000_000);
+await bench('(b) 20000 x 4 KB', small, 'ep-small', 20_000 * 4096);
