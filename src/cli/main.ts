@@ -11,6 +11,10 @@ import type { Io } from './io.js';
 import { onceMode } from './once.js';
 import { pingMode } from './ping.js';
 import { daemonMode } from './daemon.js';
+import { doctorMode } from './doctor.js';
+import { requeueMode } from './requeue.js';
+import { statusMode } from './status.js';
+import { unstampedMode } from './unstamped.js';
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
@@ -31,11 +35,13 @@ async function run(args: Args, io: Io, onHangup: (handler: () => void) => void):
     case 'daemon':
       return daemonMode(args, io, onHangup);
     case 'status':
+      return statusMode(args, io);
     case 'doctor':
+      return doctorMode(args, io);
     case 'requeue':
+      return requeueMode(args, io);
     case 'quarantine-unstamped':
-      io.err(`shipper: ${args.mode} is not available in this build`);
-      return ExitCodes.INTERNAL;
+      return unstampedMode(args, io);
   }
 }
 
