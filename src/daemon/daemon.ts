@@ -18,6 +18,7 @@ import { lockInstance, lockPass, someoneWaits, type HeldLock } from '../queue/lo
 import { runPass, type PassReport, type Progress } from '../queue/pass.js';
 import { recordPass } from '../queue/record.js';
 import { recover } from '../queue/recover.js';
+import { backoffMs } from '../queue/backoff.js';
 import { RetryBook } from '../queue/retry-book.js';
 import { Scanner } from '../queue/scan.js';
 import { readRetry } from '../queue/state.js';
@@ -88,6 +89,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
   let wakeSleep: (() => void) | null = null;
   const wake = () => wakeSleep?.();
   let reloadRequested = false;
+  let passFailures = 0;
   deps.onHangup(() => {
     notifier.reloading();
     reloadRequested = true;
@@ -128,7 +130,21 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
       if (!lock) break;
       let report: PassReport;
       try {
-        report = await runPass({ config, receiver: client, scanner, retry, log, signal: hard.signal, stop: signal, onProgress }, { ignoreBackoff: false });
+        try {
+          report = await runPass({ config, receiver: client, scanner, retry, log, signal: hard.signal, stop: signal, onProgress }, { ignoreBackoff: false });
+        } catch (err) {
+          // The pass contains per-episode failures; what reaches here is the folder itself
+          // failing (episodes/ unreadable, say). Log it, back off, keep the daemon alive.
+          passFailures++;
+          const waitMs = backoffMs(config.retry, passFailures);
+          log.error('pass_failed', { ...errorFields(err), retry_in_s: Math.round(waitMs / 1000) });
+          status.set(`pass failed: ${errorFields(err).error ?? 'error'}; retrying in ${Math.round(waitMs / 1000)} s`);
+          await lock.release();
+          gate.progress();
+          await sliceSleep(waitMs);
+          continue;
+        }
+        passFailures = 0;
         const pruned = await housekeeping(config, Date.now(), log).catch((err: unknown) => {
           log.error('housekeeping_failed', { ...errorFields(err) });
           return null;
@@ -136,7 +152,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
         if (pruned) status.counts.quarantined -= pruned.quarantineRemoved;
         if (pruned) status.counts.shipped -= pruned.shippedRemoved;
       } finally {
-        await lock.release();
+        await lock.release().catch(() => {});
       }
       await recordPass(config.paths, report, retry, log);
       status.afterPass(report);

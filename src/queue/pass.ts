@@ -11,7 +11,8 @@ import { ErrorCodes, isShipperError } from '../errors.js';
 import { errorFields, type Logger } from '../log/logger.js';
 import type { PutOptions, Result } from '../transport/client.js';
 import { codeForClass, type OutcomeClass } from '../transport/classify.js';
-import { moveInto } from './atomic.js';
+import { join } from 'node:path';
+import { exists, moveInto } from './atomic.js';
 import { printable } from './layout.js';
 import { dropPair, prepareArchive, type Archive } from './outbox.js';
 import { makeReason, quarantineEpisode, type Reason, type ReasonInput } from './quarantine.js';
@@ -138,8 +139,8 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
 
   // 1. Local verdicts: no round trip, no dependence on the receiver.
   for (const r of scan.rejects) {
-    if (signal.aborted) break;
-    await quarantine(r.name, { reason: r.reason, detail: r.detail });
+    if (signal.aborted || report.stopped) break;
+    await contained(r.name, null, () => quarantine(r.name, { reason: r.reason, detail: r.detail }));
   }
 
   // 2. What may go now.
@@ -196,7 +197,10 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
       for (const ep of due) {
         while (waiting.length >= config.ship.concurrency && !stopped()) await waitChange();
         if (stopped()) break;
-        const archive = await pack(ep);
+        let archive: Archive | null = null;
+        await contained(ep.name, ep.id, async () => {
+          archive = await pack(ep);
+        });
         if (archive) {
           waiting.push({ ep, archive });
           notify();
@@ -213,7 +217,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
       if (stopped() || (waiting.length === 0 && packerDone)) return;
       const job = waiting.shift()!;
       notify();
-      await upload(job.ep, job.archive);
+      await contained(job.ep.name, job.ep.id, () => upload(job.ep, job.archive));
     }
   });
 
@@ -306,6 +310,35 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     const level = stop.class === 'auth' || stop.class === 'misrouted' || stop.class === 'disk_full' ? 'error' : 'warn';
     log[level]('pass_stopped', { class: stop.class, code: codeForClass(stop.class as OutcomeClass), status: stop.status ?? undefined, kind: stop.kind ?? undefined, message: stop.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
     notify();
+  }
+
+  /**
+   * A failure that concerns one episode (it vanished, a move failed) sets that episode
+   * aside for a retry and lets the pass go on; a full disk stops the pass; nothing here
+   * ever takes the daemon down.
+   */
+  async function contained(name: Buffer, id: string | null, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      if (isShipperError(err, ErrorCodes.ABORTED) || signal.aborted) return;
+      if (isShipperError(err, ErrorCodes.DISK_FULL)) {
+        stopPass({ class: 'disk_full', message: err.message, status: null, kind: null }, null);
+        return;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      if (id !== null && !(await exists(join(paths.episodes, id)).catch(() => true))) {
+        // The recorder (or an operator) removed the episode while we worked on it.
+        await dropPair(paths, id).catch(() => {});
+        log.warn('episode_vanished', { episode: id, ...errorFields(err) });
+        return;
+      }
+      log.error('episode_failed', { episode: printable(name), ...errorFields(err), fix: 'it stays where it is and is tried again later' });
+      if (id !== null) {
+        const nextAt = retry.episodeFailed(id, 'io', null, message, null, now());
+        report.retry.push({ id, class: 'io', message, nextAt });
+      }
+    }
   }
 
   function rethrowUnlessAborted(err: unknown): null {
