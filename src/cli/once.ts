@@ -11,6 +11,8 @@ import { prepareFolders } from '../queue/folders.js';
 import { lockInstance, lockPass } from '../queue/lock.js';
 import { runPass, type PassReport } from '../queue/pass.js';
 import { recordPass } from '../queue/record.js';
+import { errorFields } from '../log/logger.js';
+import { writePassMetrics } from '../metrics/textfile.js';
 import { recover } from '../queue/recover.js';
 import { RetryBook } from '../queue/retry-book.js';
 import { Scanner } from '../queue/scan.js';
@@ -66,6 +68,8 @@ export async function onceMode(args: Args, io: Io): Promise<number> {
       );
       const report = await runPass({ config, receiver: client, scanner, retry, log: io.log, signal: io.signal }, { ignoreBackoff: true });
       await recordPass(config.paths, report, retry, io.log);
+      // A metrics file that cannot be written is logged, never a reason to fail the pass.
+      await writePassMetrics(config, report).catch((err: unknown) => io.log.error('metrics_failed', { ...errorFields(err) }));
       for (const line of summary(report)) io.out(line);
       return onceExitCode(report);
     } finally {

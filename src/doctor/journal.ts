@@ -105,6 +105,7 @@ function str(entry: Record<string, unknown>, key: string): string | undefined {
 
 /** Which class one of our event lines belongs to, or null for a harmless line. */
 export function classifyEvent(f: Fields): ProblemClass | null {
+  if (f.code === 'SHIP_DISK_FULL' || f.class === 'disk_full') return 'disk_full';
   switch (f.event) {
     case 'quarantined': {
       const status = f.http_status;
@@ -201,15 +202,15 @@ export class JournalClassifier {
       this.#add('crashed', text, at);
       return;
     }
+    const priority = Number(str(entry, 'PRIORITY') ?? /^<(\d)>/.exec(message)?.[1] ?? '6');
     const f = parseEventLine(text);
     if (f) {
       if (f.event === 'shipped') this.#s.shipped++;
       if (f.event === 'daemon_ready') this.#s.starts++;
-      const cls = classifyEvent(f);
+      const cls = classifyEvent(f) ?? (priority <= 3 ? 'other_errors' : null);
       if (cls) this.#add(cls, text, at, f.http_status ?? f.status, f.episode);
       return;
     }
-    const priority = Number(str(entry, 'PRIORITY') ?? /^<(\d)>/.exec(message)?.[1] ?? '6');
     if (priority <= 3 && message !== '') this.#add('other_errors', text, at);
   }
 
