@@ -4,7 +4,8 @@
 // ping), folders, disk, queue (the `status` verdict), unit (systemctl show), journal
 // (journalctl -u UNIT -o json --since=-10min, classified). A broken config skips the
 // checks that need it and still reads the unit and its journal, which usually say why.
-// Exit 0 when nothing is red (yellow is 0 too), 1 when anything is.
+// Exit 0 when nothing is red (yellow is 0 too), 1 when anything is, 78 when the config
+// itself is missing or broken (the report is still printed whole).
 
 import { configPath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -19,6 +20,7 @@ import { parseSince, type Since } from '../doctor/since.js';
 import { takeSnapshot } from '../doctor/snapshot.js';
 import { checkUnit } from '../doctor/unit.js';
 import { verdict } from '../doctor/verdict.js';
+import { ExitCodes } from '../errors.js';
 import type { Args } from './args.js';
 import type { Io } from './io.js';
 
@@ -82,7 +84,8 @@ export async function doctorMode(args: Args, io: Io, deps: DoctorDeps = {}): Pro
   checks.push(await checkUnit(run, io.env, args.unit, file));
   checks.push(...(await checkJournal(run, io, args.unit, since, file)));
 
-  const code = doctorExitCode(checks);
+  // A broken config is exit 78 as in every other mode (the other red lines follow from it).
+  const code = config === null ? ExitCodes.CONFIG : doctorExitCode(checks);
   if (args.json) {
     io.out(JSON.stringify({ config: file, unit: args.unit, since: since.label, exit_code: code, checks }, null, 2));
     return code;

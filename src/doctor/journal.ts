@@ -45,6 +45,8 @@ export const MESSAGE_IDS = {
   unitFailureResult: 'd9b373ed55a64feb8242e02dbe79a49c',
   unitProcessExit: '98e322203f7a4ed290d09fe03c09fe15',
   unitRestartScheduled: '5eb03494b6584870a536b337290809b3',
+  /** "Failed to start UNIT": the consequence of a failure already counted. */
+  unitFailed: 'be02cf6855d2428ba40df7e9d022f03d',
 } as const;
 
 export interface ClassTally {
@@ -190,7 +192,7 @@ export class JournalClassifier {
       this.#add('crashed', message, at);
       return;
     }
-    if (id === MESSAGE_IDS.unitFailureResult || id === MESSAGE_IDS.unitRestartScheduled) return;
+    if (id === MESSAGE_IDS.unitFailureResult || id === MESSAGE_IDS.unitRestartScheduled || id === MESSAGE_IDS.unitFailed) return;
 
     // The daemon's own lines.
     const text = message.replace(/^<\d>/, '');
