@@ -15,6 +15,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { URL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({

@@ -25,7 +25,7 @@ import { Pacer } from './pacer.js';
 import { prefetch } from './prefetch.js';
 import { finishChecked, openChecked, readChunk } from './read.js';
 import { headerFor, TarWriter } from './tar.js';
-import { abortedError, isArchived, walkEpisode, type WalkEntry } from './walk.js';
+import { abortedError, isArchived, verifyFolders, walkEpisode, type WalkEntry } from './walk.js';
 
 export interface PackOptions {
   /** Absolute path of episodes/<id>. */
@@ -199,6 +199,7 @@ async function produceEntries(
       await oldest.done;
     }
   };
+  const folders: WalkEntry[] = [];
   for await (const { entry: e, data } of items) {
     if (stop.aborted) throw stop.reason;
     if (!isArchived(e.kind)) {
@@ -208,6 +209,7 @@ async function produceEntries(
       n.skipped += 1;
     } else {
       if (e.kind === 'directory') {
+        folders.push(e);
         await enqueue(tar.add(headerFor(o.id, e)), 0);
       } else if (e.kind === 'symlink') {
         await enqueue(tar.add(headerFor(o.id, e, await linkTarget(root, e))), 0);
@@ -224,6 +226,7 @@ async function produceEntries(
     o.onProgress?.(n.inputBytes);
   }
   for (const q of queued) await q.done;
+  await verifyFolders(root, folders, pacer);
 }
 
 async function linkTarget(root: string, e: WalkEntry): Promise<string> {

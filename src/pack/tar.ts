@@ -20,6 +20,8 @@ import type { WalkEntry } from './walk.js';
 /** The header fields we set; `pax` holds extra pax records (key → value). */
 export type TarHeader = Partial<Omit<Header, 'pax'>> & { name: string; pax?: Record<string, string> };
 
+const ignore = (): void => {};
+
 /** The largest size the 11 octal digits of a ustar header hold. */
 export const USTAR_MAX_SIZE = 0o77777777777;
 /** mtimes in [0, 2^31) survive tar-stream's `| 0`. */
@@ -70,6 +72,13 @@ export function headerFor(id: string, e: WalkEntry, linkname?: string): TarHeade
 export class TarWriter {
   readonly #pack: Pack = tarStream.pack();
 
+  constructor() {
+    // streamx emits 'error' on every stream destroyed with an error, and an 'error' with
+    // no listener is an uncaught exception. Failures reach us through the entry callbacks
+    // and the output iterator; these listeners only keep the process alive.
+    this.#pack.on('error', ignore);
+  }
+
   /** The tar stream's bytes, chunk by chunk (each chunk is a Buffer). */
   get output(): AsyncIterable<Buffer> {
     return this.#pack as AsyncIterable<unknown> as AsyncIterable<Buffer>;
@@ -79,8 +88,8 @@ export class TarWriter {
   add(header: TarHeader, data?: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (data === undefined) this.#pack.entry(header, done);
-      else this.#pack.entry(header, data, done);
+      const sink = data === undefined ? this.#pack.entry(header, done) : this.#pack.entry(header, data, done);
+      sink.on('error', ignore);
     });
   }
 
@@ -95,6 +104,7 @@ export class TarWriter {
     const entryDone = new Promise<void>((resolve, reject) => {
       sink = this.#pack.entry(header, (err) => (err ? reject(err) : resolve()));
     });
+    sink!.on('error', ignore);
     entryDone.catch(() => {});
     const s = sink!;
     const write = async (chunk: Buffer): Promise<void> => {

@@ -15,8 +15,8 @@
 // are read as bytes so that a name that is not valid UTF-8 stops the walk
 // (SHIP_EPISODE_UNREADABLE) instead of being silently replaced by U+FFFD.
 //
-// After a folder's children have been walked the folder is lstat'ed again: if its mtime
-// moved, entries appeared or disappeared during the walk (SHIP_EPISODE_CHANGED).
+// A folder that gains or loses entries during a pack is caught at the end, by
+// verifyFolders: the walk itself runs ahead of the reads and cannot know when "the end" is.
 
 import type { BigIntStats, Dirent } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
@@ -72,8 +72,6 @@ interface Child {
 interface Frame {
   readonly abs: string;
   readonly rel: string;
-  /** lstat of the folder before it was listed; compared again when it is done. */
-  readonly before: BigIntStats;
   children: Child[] | null;
   next: number;
   /** lstat calls already started for children[next ...] (threadpool mode only). */
@@ -97,15 +95,12 @@ export async function* walkEpisode(
   const st = await lstatOf(root, root, '', pacer);
   if (!st.isDirectory()) throw changed(root, '', 'type_changed');
   yield { rel: '', abs: root, kind: 'directory', st };
-  const stack: Frame[] = [frame(root, '', st)];
+  const stack: Frame[] = [frame(root, '')];
   try {
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       top.children ??= await listFolder(root, top.abs, top.rel, pacer);
       if (top.next === top.children.length) {
-        const after = await lstatOf(root, top.abs, top.rel, pacer);
-        if (after.ino !== top.before.ino || !after.isDirectory()) throw changed(root, top.rel, 'replaced');
-        if (after.mtimeNs !== top.before.mtimeNs) throw changed(root, top.rel, 'folder_changed');
         stack.pop();
         continue;
       }
@@ -115,7 +110,7 @@ export async function* walkEpisode(
       const kind = kindOf(cst);
       // readdir's d_type chose the sort key; another type now means the entry was swapped.
       if ((kind === 'directory') !== child.isDir) throw changed(root, child.rel, 'type_changed');
-      if (kind === 'directory') stack.push(frame(child.abs, child.rel, cst));
+      if (kind === 'directory') stack.push(frame(child.abs, child.rel));
       yield { rel: child.rel, abs: child.abs, kind, st: cst };
       await pacer.breathe();
     }
@@ -124,8 +119,23 @@ export async function* walkEpisode(
   }
 }
 
-function frame(abs: string, rel: string, before: BigIntStats): Frame {
-  return { abs, rel, before, children: null, next: 0, ahead: [] };
+function frame(abs: string, rel: string): Frame {
+  return { abs, rel, children: null, next: 0, ahead: [] };
+}
+
+/**
+ * Check, once every entry has been archived, that no folder the walk listed has changed
+ * since its lstat (taken before it was listed): a new mtime means an entry was added,
+ * removed or renamed during the pack, and the archive would not match any moment of
+ * the episode. One lstat per folder.
+ */
+export async function verifyFolders(root: string, folders: readonly WalkEntry[], pacer: Pacer): Promise<void> {
+  for (const f of folders) {
+    const now = await lstatOf(root, f.abs, f.rel, pacer);
+    if (now.ino !== f.st.ino || !now.isDirectory()) throw changed(root, f.rel, 'replaced');
+    if (now.mtimeNs !== f.st.mtimeNs) throw changed(root, f.rel, 'folder_changed');
+    await pacer.breathe();
+  }
 }
 
 /** lstat of the next child of `f` (and advance), from the look-ahead on the threadpool. */

@@ -33,6 +33,29 @@ export function run(argv: readonly string[], stdin?: Buffer, env?: NodeJS.Proces
   });
 }
 
+/** `a | b` without a shell: a's stdout feeds b's stdin; b's stdout is returned; both must exit 0. */
+export function pipeOk(a: readonly string[], b: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const first = spawn(a[0]!, a.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const second = spawn(b[0]!, b.slice(1), { stdio: [first.stdout, 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    second.stdout.on('data', (c: Buffer) => out.push(c));
+    first.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    second.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    let left = 2;
+    const exited = (name: string) => (code: number | null) => {
+      if (code !== 0) reject(new Error(`${name} exited ${code}: ${err}`));
+      else if (--left === 0) resolve(Buffer.concat(out));
+    };
+    first.on('error', reject);
+    second.on('error', reject);
+    // 'exit', not 'close': our end of first's stdout went to `second` and never closes here.
+    first.on('exit', exited(a[0]!));
+    second.on('close', exited(b[0]!));
+  });
+}
+
 /** Run and insist on exit 0. */
 export async function runOk(argv: readonly string[], stdin?: Buffer): Promise<Buffer> {
   const r = await run(argv, stdin, { ...process.env, LC_ALL: 'C.UTF-8' });
@@ -86,7 +109,8 @@ export function buildTree(root: string, specs: readonly Spec[], rootMtime = 1_70
   const byDepth = [...specs].sort((a, b) => b.path.split('/').length - a.path.split('/').length);
   for (const s of byDepth) {
     const p = join(root, s.path);
-    const t = s.mtime ?? 1_700_000_000;
+    // A Date, not a number: Node reads a negative number of seconds as "now".
+    const t = new Date((s.mtime ?? 1_700_000_000) * 1000);
     if ('symlink' in s) {
       lutimesSync(p, t, t);
       continue;
@@ -107,7 +131,7 @@ export function buildTree(root: string, specs: readonly Spec[], rootMtime = 1_70
     if (!specs.some((s) => s.path.replace(/\/$/, '') === d)) utimesSync(join(root, d), 1_700_000_000, 1_700_000_000);
   }
   chmodSync(root, 0o755);
-  utimesSync(root, rootMtime, rootMtime);
+  utimesSync(root, new Date(rootMtime * 1000), new Date(rootMtime * 1000));
 }
 
 /** `zstd -dc archive` */
@@ -177,19 +201,20 @@ export function memoryLogger(): { log: Logger; lines: string[] } {
 }
 
 /**
- * How many zstd frames `archive` holds, walking frame and block headers (a scan for the
+ * The zstd frames of `archive`, found by walking frame and block headers (a scan for the
  * magic number could also hit it inside compressed data). Throws on anything that is not
  * a sequence of whole frames.
  */
-export function countZstdFrames(archive: Buffer): number {
-  let n = 0;
+export function zstdFrames(archive: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
   let off = 0;
   while (off < archive.length) {
     if (archive.readUInt32LE(off) !== 0xfd2fb528) throw new Error(`no zstd frame at offset ${off}`);
-    off = skipFrame(archive, off);
-    n += 1;
+    const end = skipFrame(archive, off);
+    frames.push(archive.subarray(off, end));
+    off = end;
   }
-  return n;
+  return frames;
 }
 
 function skipFrame(b: Buffer, start: number): number {
