@@ -93,7 +93,13 @@ export async function* walkEpisode(
   const root = resolve(episodeDir);
   if (signal?.aborted) throw abortedError(`pack ${root}`);
   const st = await lstatOf(root, root, '', pacer);
-  if (!st.isDirectory()) throw changed(root, '', 'type_changed');
+  if (!st.isDirectory()) {
+    throw new ShipperError(
+      ErrorCodes.EPISODE_UNREADABLE,
+      `pack ${root}: not a folder (an episode is a folder; a symbolic link to one is not followed)`,
+      { details: { path: '', reason: 'not_a_folder' } },
+    );
+  }
   yield { rel: '', abs: root, kind: 'directory', st };
   const stack: Frame[] = [frame(root, '')];
   try {

@@ -228,6 +228,23 @@ describe('packEpisode limits, cancellation and its temp file', () => {
   });
 });
 
+describe('packEpisode on an episode path that is not a folder', () => {
+  it('fails with SHIP_EPISODE_UNREADABLE (not_a_folder) for a symlink to a folder or a plain file', async () => {
+    const base = tempDir();
+    buildTree(join(base, 'real'), [{ path: 'a', content: 'a' }]);
+    symlinkSync(join(base, 'real'), join(base, 'ep-link'));
+    writeFileSync(join(base, 'ep-file'), 'x');
+    mkdirSync(join(base, 'outbox'));
+    for (const name of ['ep-link', 'ep-file']) {
+      const out = join(base, 'outbox', `.tmp-${name}`);
+      const err = await packFails({ episodeDir: join(base, name), id: name, out, level: 1 });
+      expect(err.code).toBe('SHIP_EPISODE_UNREADABLE');
+      expect(err.details).toMatchObject({ path: '', reason: 'not_a_folder' });
+    }
+    expect(readdirSync(join(base, 'outbox'))).toEqual([]);
+  });
+});
+
 describe('packEpisode with names tar cannot carry', () => {
   it('fails with SHIP_EPISODE_UNREADABLE (non_utf8_name) on a file name that is not UTF-8', async () => {
     const { ep, outbox, out } = setup([{ path: 'sub/', dir: true }, { path: 'sub/ok.txt', content: 'ok' }]);

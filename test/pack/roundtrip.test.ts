@@ -219,3 +219,17 @@ describe('packEpisode with FIFOs, sockets and devices in the tree', () => {
     expect(probe.stdout.toString().trim()).toBe('ENXIO');
   });
 });
+
+describe('packEpisode on an empty episode folder', () => {
+  it('packs the folder alone: one entry, <id>/, and the two zero blocks that end a tar', async () => {
+    const base = tempDir();
+    const ep = join(base, 'ep-empty');
+    buildTree(ep, []);
+    const out = join(base, 'empty.tar.zst');
+    const r = await packEpisode({ episodeDir: ep, id: 'ep-empty', out, level: 3 });
+    expect(r).toMatchObject({ entries: 1, inputBytes: 0, skipped: 0 });
+    const tar = await decompress(out);
+    expect(tar.length).toBe(512 + 1024);
+    expect(await tarNames(tar)).toEqual(['ep-empty/']);
+  });
+});
