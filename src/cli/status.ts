@@ -58,7 +58,7 @@ export function renderStatus(s: Snapshot, v: Verdict, now: number): string[] {
 
   const r = s.retry;
   if (r.next_retry_at) {
-    const why = r.receiver.failures > 0 && r.receiver.last_class ? ` (receiver: ${r.receiver.last_class})` : '';
+    const why = r.receiver.failures > 0 && r.receiver.last_class ? `; the receiver: ${r.receiver.last_class}` : '';
     lines.push(row('next retry', `${when(Date.parse(r.next_retry_at), now)}${why}`));
   }
   const lp = s.last_pass;
