@@ -90,7 +90,7 @@ function notes(s: Survey): string[] {
   const lines: string[] = [];
   if (s.tooYoung > 0) lines.push(`left ${plural(s.tooYoung, 'folder')} without meta.json that changed less than ship.settle_s ago (a recorder may still be writing)`);
   if (s.invalidMeta > 0) lines.push(`left ${plural(s.invalidMeta, 'folder')} whose meta.json is not valid JSON (the daemon quarantines those as invalid_meta)`);
-  if (s.notIds > 0) lines.push(`left ${plural(s.notIds, 'folder')} whose names are not episode ids (the daemon quarantines those as invalid_episode_id)`);
+  if (s.notIds > 0) lines.push(`left ${plural(s.notIds, 'folder')} whose ${s.notIds === 1 ? 'name is' : 'names are'} not an episode id (the daemon quarantines those as invalid_episode_id)`);
   return lines;
 }
 
