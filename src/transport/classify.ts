@@ -85,7 +85,8 @@ function codesOf(err: unknown): string[] {
     const c = (e as { code?: unknown }).code;
     if (typeof c === 'string') codes.push(c);
     const name = (e as { name?: unknown }).name;
-    if (name === 'AbortError' || name === 'TimeoutError') codes.push(name);
+    // undici's parser error carries no code when llhttp names none (bytes that are not HTTP).
+    if (name === 'AbortError' || name === 'TimeoutError' || name === 'HTTPParserError') codes.push(name);
     e = (e as { cause?: unknown }).cause;
   }
   return codes;
@@ -103,7 +104,7 @@ export function networkKind(err: unknown): NetworkKind {
   if (codes.some((c) => SERVER_CERT_CODES.has(c))) return 'tls_server_cert';
   if (codes.some((c) => CLIENT_CERT_ALERT.test(c))) return 'tls_client_cert';
   if (codes.some((c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_') || c === 'EPROTO')) return 'tls';
-  if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_INFO')) return 'protocol';
+  if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_INFO', 'HTTPParserError')) return 'protocol';
   if (has('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED')) return 'reset';
   return 'other';
 }

@@ -139,7 +139,7 @@ export class ReceiverClient {
   /** POST /v1/ping with the same TLS and headers as an upload. */
   async ping(signal?: AbortSignal): Promise<Result> {
     await this.#refreshIfRotated();
-    return this.#send('POST', '/v1/ping', this.#headers({ 'content-length': '0' }), null, signal, () => 0);
+    return this.#send('POST', '/v1/ping', this.#headers({ 'content-length': '0' }), null, signal, () => 0, 0);
   }
 
   /** PUT the archive at `file` as episode `id`, streamed, with its sha-256 Content-Digest. */
@@ -171,7 +171,7 @@ export class ReceiverClient {
           await fh.close();
         }
       })();
-    return this.#send('PUT', `/v1/episodes/${encodeURIComponent(o.id)}`, headers, body, o.signal, () => sent);
+    return this.#send('PUT', `/v1/episodes/${encodeURIComponent(o.id)}`, headers, body, o.signal, () => sent, o.bytes);
   }
 
   async #send(
@@ -181,6 +181,8 @@ export class ReceiverClient {
     makeBody: ((touch: () => void, signal: AbortSignal) => AsyncIterable<Buffer>) | null,
     outer: AbortSignal | undefined,
     sentSoFar: () => number,
+    /** A 2xx is a receipt only once this many body bytes went out. */
+    bodyBytes: number,
   ): Promise<Result> {
     const target = this.#config.receiver.url;
     const idleMs = this.#config.receiver.idleTimeoutMs;
@@ -206,6 +208,23 @@ export class ReceiverClient {
       const status = res.statusCode;
       const cls = classifyStatus(status);
       const server = headerString(res.headers.server);
+      const sent = sentSoFar();
+      if (cls === 'shipped' && sent < bodyBytes) {
+        // Whoever answered 2xx had not been sent the whole archive (a proxy or a broken
+        // receiver answering early): that is no receipt, and retiring the episode on it
+        // would lose it. It stays and goes again; the receiver answers 200 if it did get it.
+        return {
+          class: 'unreachable',
+          status,
+          kind: 'protocol',
+          retryAfterMs: null,
+          body,
+          message: `${target} answered ${status} after only ${sent} of ${bodyBytes} bytes of the archive were sent, which cannot be a receipt; check for a proxy in front of the receiver`,
+          elapsedMs: elapsed(),
+          bytesSent: sent,
+          server,
+        };
+      }
       return {
         class: cls,
         status,
