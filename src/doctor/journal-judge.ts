@@ -14,7 +14,7 @@ export interface JournalContext {
 }
 
 function statuses(t: ClassTally): string {
-  const e = Object.entries(t.statuses).sort((a, b) => b[1] - a[1]);
+  const e = Object.entries(t.statuses).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   return e.length === 0 ? '' : ` (${e.map(([s, n]) => (e.length > 1 ? `${s} ×${n}` : s)).join(', ')})`;
 }
 
