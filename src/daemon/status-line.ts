@@ -1,5 +1,6 @@
 // STATUS= for `systemctl status`: what the daemon does right now, with the counts an
-// operator looks for first. Progress updates are rate-limited to one a second.
+// operator looks for first. Progress updates are rate-limited to one a second, and a line
+// equal to the last one sent is not sent again (an idle daemon would repeat it every pass).
 
 import type { PassReport, Progress, Stop } from '../queue/pass.js';
 import type { Notifier } from '../systemd/notifier.js';
@@ -11,13 +12,18 @@ export class StatusLine {
   #lastError: string | null = null;
   #note: string | null = null;
   #lastProgressAt = 0;
+  #progressKey = '';
+  #sent: string | null = null;
 
   constructor(notifier: Notifier) {
     this.#notifier = notifier;
   }
 
   set(text: string): void {
-    this.#notifier.status(this.#note ? `${text}; ${this.#note}` : text);
+    const line = this.#note ? `${text}; ${this.#note}` : text;
+    if (line === this.#sent) return;
+    this.#sent = line;
+    this.#notifier.status(line);
   }
 
   note(text: string | null): void {
@@ -37,8 +43,12 @@ export class StatusLine {
 
   progress(p: Progress): void {
     if (p.phase === 'step') return;
+    // A new phase or episode shows at once (an upload that hangs in its first second must
+    // not leave "packing" on display); updates of the same one at most once a second.
+    const key = `${p.phase}:${p.id}`;
     const now = performance.now();
-    if (now - this.#lastProgressAt < 1000) return;
+    if (key === this.#progressKey && now - this.#lastProgressAt < 1000) return;
+    this.#progressKey = key;
     this.#lastProgressAt = now;
     if (p.phase === 'upload') {
       const pct = p.total > 0 ? Math.floor((p.sent / p.total) * 100) : 100;

@@ -1,14 +1,24 @@
 // WATCHDOG=1 as proof of progress, never from a free-running timer. The daemon calls
 // `progress()` whenever bytes move in a pack or an upload, at the end of every pass and at
-// the end of every idle sleep slice; the gate forwards at most one ping per `minGapMs`
-// (just under half of WATCHDOG_USEC). A stalled loop, a deadlocked pass or an upload that
-// moves no byte stops calling it, the pings stop, and systemd restarts the daemon.
+// the end of every idle sleep slice; the gate forwards at most one ping per `minGapMs`. A
+// stalled loop, a deadlocked pass or an upload that moves no byte stops calling it, the
+// pings stop, and systemd restarts the daemon.
+//
+// The numbers, as fractions of WATCHDOG_USEC: pings at least a quarter apart, idle sleep
+// slices at most a fifth long. A call that comes just under `minGapMs` after the last ping
+// is dropped, and the next one comes at most a slice (or one short idle pass) later, so a
+// turning loop pings at least every 1/4 + 1/5 < 1/2 of WATCHDOG_USEC (SPEC: "at most half").
 
 import type { Notifier } from './notifier.js';
+
+/** Fractions of WATCHDOG_USEC (see the header). */
+const MIN_GAP = 0.25;
+const SLICE = 0.2;
 
 export class WatchdogGate {
   readonly #notifier: Notifier;
   readonly #minGapMs: number;
+  readonly #sliceMs: number;
   readonly #now: () => number;
   #last = -Infinity;
   #pings = 0;
@@ -16,7 +26,8 @@ export class WatchdogGate {
   constructor(notifier: Notifier, now: () => number = () => performance.now()) {
     this.#notifier = notifier;
     const usec = notifier.watchdogUsec;
-    this.#minGapMs = usec === null ? Infinity : (usec / 1000) * 0.45;
+    this.#minGapMs = usec === null ? Infinity : (usec / 1000) * MIN_GAP;
+    this.#sliceMs = usec === null ? Infinity : (usec / 1000) * SLICE;
     this.#now = now;
   }
 
@@ -27,7 +38,7 @@ export class WatchdogGate {
 
   /** The longest an idle sleep may last between two pings. */
   get sliceMs(): number {
-    return this.#minGapMs;
+    return this.#sliceMs;
   }
 
   get pings(): number {

@@ -1,0 +1,134 @@
+// SIGTERM and SIGHUP through the real process, as systemd sends them: `systemctl stop` and
+// `systemctl reload` (ExecReload=/bin/kill -HUP $MAINPID, or Type=notify-reload).
+
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, startDaemon, until } from '../helpers/daemon.js';
+import { NotifySocket } from '../helpers/notify.js';
+import { makeWorld, type World } from '../helpers/world.js';
+
+let ns: NotifySocket;
+const worlds: World[] = [];
+
+async function world(): Promise<World> {
+  const w = await makeWorld();
+  worlds.push(w);
+  return w;
+}
+
+beforeAll(async () => {
+  ns = await NotifySocket.open();
+});
+afterEach(async () => {
+  await killAll();
+  await Promise.all(worlds.splice(0).map((w) => w.close()));
+});
+afterAll(async () => {
+  await ns.close();
+});
+
+const monotonicUsec = () => process.hrtime.bigint() / 1000n;
+const temps = (names: string[]) => names.filter((n) => n.startsWith('.tmp-'));
+
+describe('SIGTERM', () => {
+  it('during an upload: STOPPING=1, exit 0 within seconds, the episode kept, nothing half-written after the next start', async () => {
+    const w = await world();
+    // 1 MB at 100 kB/s: the upload would take ten seconds; the daemon gives it five.
+    await w.writeConfig({ 'ship.max_bytes_per_s': 100_000 });
+    await w.makeEpisode('ep-term', { 'data.bin': randomBytes(1_000_000) });
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitFor((m) => /^shipping ep-term/.test(m.fields.STATUS ?? ''), 15_000, from);
+
+    const signalledAt = Date.now();
+    const stopped = d.stop('SIGTERM', 20_000);
+    const stopping = await ns.waitForField('STOPPING', '1', 3_000, from);
+    expect(stopping.at - signalledAt).toBeLessThan(1_000);
+    const exit = await stopped;
+    expect(exit.code).toBe(0);
+    expect(exit.signal).toBeNull();
+    expect(exit.ms).toBeLessThan(8_000);
+    expect(d.lines.join('\n')).toMatch(/event=daemon_stopped/);
+
+    // Never lost: the episode is still in episodes/ (the upload was cut) or, had it
+    // finished in time, in shipped/; never in both, never half-moved.
+    const inEpisodes = await w.list(w.episodes);
+    const inShipped = await w.list(w.shipped);
+    expect([...inEpisodes, ...inShipped]).toEqual(['ep-term']);
+    expect(await w.stored()).toEqual(inShipped.length ? ['ep-term.tar.zst'] : []);
+
+    // The next start recovers before READY=1: no temp file anywhere, and the episode ships.
+    await w.writeConfig();
+    const from2 = ns.messages.length;
+    const d2 = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitForField('READY', '1', 15_000, from2);
+    expect(temps(await w.list(w.outbox))).toEqual([]);
+    expect(temps(await w.list(w.state))).toEqual([]);
+    await until('ep-term in shipped/', async () => (await w.list(w.shipped)).includes('ep-term'), 15_000);
+    expect(await w.list(w.episodes)).toEqual([]);
+    expect(await w.stored()).toEqual(['ep-term.tar.zst']);
+    expect((await d2.stop()).code).toBe(0);
+    expect(await w.list(w.outbox)).toEqual([]);
+  });
+
+  it('while idle: STOPPING=1 and exit 0 at once', async () => {
+    const w = await world();
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitForField('READY', '1', 15_000, from);
+    const exit = await d.stop('SIGTERM');
+    expect(exit.code).toBe(0);
+    expect(exit.ms).toBeLessThan(2_000);
+    expect(ns.indexOf('STOPPING', '1', from)).toBeGreaterThan(ns.indexOf('READY', '1', from));
+    expect(await w.list(w.state)).not.toContain('lock');
+  });
+});
+
+describe('SIGHUP', () => {
+  it('sends RELOADING=1 with MONOTONIC_USEC, then READY=1, and the new config takes effect', async () => {
+    const w = await world();
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitForField('READY', '1', 15_000, from);
+
+    // The new config quarantines anything over 10 bytes: visible proof that it was read.
+    await w.writeConfig({ 'ship.max_episode_bytes': 10 });
+    const before = monotonicUsec();
+    d.child.kill('SIGHUP');
+    const reloading = await ns.waitForField('RELOADING', '1', 5_000, from);
+    const after = monotonicUsec();
+    const mono = BigInt(reloading.fields.MONOTONIC_USEC ?? '0');
+    expect(mono).toBeGreaterThanOrEqual(before);
+    expect(mono).toBeLessThanOrEqual(after);
+    const i = ns.messages.indexOf(reloading);
+    await ns.waitForField('READY', '1', 5_000, i + 1);
+    await d.waitLog(/event=reloaded/);
+
+    await w.makeEpisode('ep-big', { 'data.bin': 'more than ten bytes of payload' });
+    await until('ep-big in quarantine/', async () => (await w.list(w.quarantine)).includes('ep-big'), 10_000);
+    expect(d.lines.join('\n')).toMatch(/event=quarantined .*episode=ep-big .*reason=too_large/);
+    expect((await d.stop()).code).toBe(0);
+  });
+
+  it('refuses a broken config (event=reload_refused), says READY=1 again and goes on shipping with the old one', async () => {
+    const w = await world();
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitForField('READY', '1', 15_000, from);
+
+    await writeFile(w.configFile, '[ship]\nscan_interval_s = "often"\nbogus_key = 1\n');
+    d.child.kill('SIGHUP');
+    const reloading = await ns.waitForField('RELOADING', '1', 5_000, from);
+    await ns.waitForField('READY', '1', 5_000, ns.messages.indexOf(reloading) + 1);
+    const refused = await d.waitLog(/event=reload_refused/);
+    expect(refused).toMatch(/lab-host\.toml/);
+    await ns.waitFor((m) => /reload refused/.test(m.fields.STATUS ?? ''), 5_000, from);
+
+    await w.makeEpisode('ep-after');
+    await until('ep-after in shipped/', async () => (await w.list(w.shipped)).includes('ep-after'), 15_000);
+    expect(await w.stored()).toEqual(['ep-after.tar.zst']);
+    expect(d.done()).toBe(false);
+    expect((await d.stop()).code).toBe(0);
+  });
+});
