@@ -8,11 +8,14 @@
 //
 // The data is generated once (deterministic PRNG) and reused; the page cache is warm for
 // both contenders (each is run once untimed first), so this compares CPU paths, not disks.
-// Numbers are input MB/s (1 MB = 1e6 bytes of file content) — the best of the runs.
+// Numbers are input MB/s (1 MB = 1e6 bytes of file content), best and median of the runs,
+// with CPU seconds (all threads; for the pipeline tar + zstd): on a busy host the CPU
+// time is the steadier figure.
 
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { URL } from 'node:url';
@@ -89,10 +92,15 @@ async function genSmall(dir) {
   }
 }
 
+/** `tar -cf - id | zstd -L -T2 > out`, two processes as a shell would run them; returns their CPU seconds. */
 async function pipeline(parent, id, outFile) {
-  // Two processes, like the shell's `tar -cf - id | zstd -3 -T2 > out`.
-  const tar = spawn('tar', ['-C', parent, '-cf', '-', id], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const zstd = spawn('zstd', [`-${level}`, '-T2', '-q', '-c'], { stdio: [tar.stdout, 'pipe', 'inherit'] });
+  const tarTimes = join(root, '.time-tar');
+  const zstdTimes = join(root, '.time-zstd');
+  const timed = (file, argv) => ['/usr/bin/time', '-f', '%U %S', '-o', file, ...argv];
+  const [ta, ...targs] = timed(tarTimes, ['tar', '-C', parent, '-cf', '-', id]);
+  const tar = spawn(ta, targs, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [za, ...zargs] = timed(zstdTimes, ['zstd', `-${level}`, '-T2', '-q', '-c']);
+  const zstd = spawn(za, zargs, { stdio: [tar.stdout, 'pipe', 'inherit'] });
   const out = createWriteStream(outFile);
   zstd.stdout.pipe(out);
   const exited = (child) =>
@@ -100,40 +108,59 @@ async function pipeline(parent, id, outFile) {
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${child.spawnfile} exited ${code}`)))),
     );
   await Promise.all([exited(tar), exited(zstd), finished(out)]);
+  let cpu = 0;
+  for (const f of [tarTimes, zstdTimes]) {
+    for (const v of (await readFile(f, 'utf8')).trim().split(/\s+/)) cpu += Number(v);
+  }
+  return cpu;
 }
 
 async function time(fn) {
   const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const result = await fn();
+  return { s: Number(process.hrtime.bigint() - t0) / 1e9, result };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
 async function bench(name, parent, id, inputBytes) {
   const episodeDir = join(parent, id);
   const ours = join(root, `${id}.ours.tar.zst`);
   const theirs = join(root, `${id}.pipe.tar.zst`);
-  const results = { ours: Infinity, pipe: Infinity, oursBytes: 0, pipeBytes: 0, rssMiB: 0 };
-  for (let r = 0; r <= runs; r++) {
+  const r = { ours: [], oursCpu: [], pipe: [], pipeCpu: [], rssMiB: 0 };
+  // Run 0 warms the page cache and the JIT for both; runs alternate so that both see the
+  // same background load.
+  for (let i = 0; i <= runs; i++) {
     await rm(ours, { force: true });
-    const t = await time(async () => {
+    const c0 = process.cpuUsage();
+    const a = await time(async () => {
       const opts = { episodeDir, id, out: ours, level, frameBytes };
       if (parallel !== undefined) opts.parallel = parallel;
       await packEpisode(opts);
     });
-    results.rssMiB = Math.max(results.rssMiB, process.memoryUsage().rss / 2 ** 20);
-    if (r > 0) results.ours = Math.min(results.ours, t);
+    const c = process.cpuUsage(c0);
+    r.rssMiB = Math.max(r.rssMiB, process.memoryUsage().rss / 2 ** 20);
     await rm(theirs, { force: true });
-    const u = await time(() => pipeline(parent, id, theirs));
-    if (r > 0) results.pipe = Math.min(results.pipe, u);
+    const b = await time(() => pipeline(parent, id, theirs));
+    if (i === 0) continue;
+    r.ours.push(a.s);
+    r.oursCpu.push((c.user + c.system) / 1e6);
+    r.pipe.push(b.s);
+    r.pipeCpu.push(b.result);
   }
-  results.oursBytes = (await stat(ours)).size;
-  results.pipeBytes = (await stat(theirs)).size;
+  const oursBytes = (await stat(ours)).size;
+  const pipeBytes = (await stat(theirs)).size;
   const mbs = (s) => (inputBytes / 1e6 / s).toFixed(0);
-  console.log(
-    `${name}: ours ${mbs(results.ours)} MB/s (${results.ours.toFixed(2)} s, ${(results.oursBytes / 1e6).toFixed(1)} MB out)` +
-      `  |  tar|zstd -${level} -T2 ${mbs(results.pipe)} MB/s (${results.pipe.toFixed(2)} s, ${(results.pipeBytes / 1e6).toFixed(1)} MB out)` +
-      `  |  max rss ${results.rssMiB.toFixed(0)} MiB`,
-  );
+  const line = (label, wall, cpu, bytes) =>
+    `  ${label.padEnd(22)} best ${mbs(Math.min(...wall)).padStart(4)} MB/s, median ${mbs(median(wall)).padStart(4)} MB/s` +
+    ` (${median(wall).toFixed(2)} s wall, ${median(cpu).toFixed(2)} s CPU), ${(bytes / 1e6).toFixed(1)} MB out`;
+  console.log(`${name}`);
+  console.log(line('packEpisode', r.ours, r.oursCpu, oursBytes));
+  console.log(line(`tar | zstd -${level} -T2`, r.pipe, r.pipeCpu, pipeBytes));
+  console.log(`  max rss of this process: ${r.rssMiB.toFixed(0)} MiB`);
   await rm(ours, { force: true });
   await rm(theirs, { force: true });
 }
@@ -143,6 +170,6 @@ const small = join(root, 'small');
 if (!existsSync(join(jsonl, 'ep-jsonl', 'telemetry-15.jsonl'))) await genJsonl(join(jsonl, 'ep-jsonl'));
 if (!existsSync(join(small, 'ep-small', 'd099', 'f0199.txt'))) await genSmall(join(small, 'ep-small'));
 
-console.log(`level ${level}, frame ${frameBytes / 2 ** 20} MiB, parallel ${parallel ?? 'default'}, best of ${runs}`);
+console.log(`level ${level}, frame ${frameBytes / 2 ** 20} MiB, parallel ${parallel ?? 'default'}, ${runs} runs, ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
 await bench('(a) 16 x 32 MB jsonl', jsonl, 'ep-jsonl', 16 * 32_000_000);
 await bench('(b) 20000 x 4 KB', small, 'ep-small', 20_000 * 4096);

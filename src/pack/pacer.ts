@@ -8,24 +8,49 @@
 //
 // So the pack starts in "sync" mode: lstat and small-file reads run on the main thread, in
 // slices of at most SLICE_MS between which the event loop gets a turn (uploads, signals,
-// the watchdog keep going). As soon as one such call takes longer than SLOW_CALL_MS — a cold
-// disk, a network file system — the rest of the pack switches to the threadpool, where
-// several reads in flight hide the latency and a hung disk cannot freeze the event loop.
+// the watchdog keep going). When calls keep taking longer than SLOW_CALL_MS — a cold disk,
+// a network file system — the rest of the pack switches to the threadpool, where several
+// reads in flight hide the latency and a slow disk does not hold up the event loop. "Keep
+// taking": a moving share of slow calls above SLOW_SHARE (three slow calls in a row from a
+// clean start), because a single slow call is more often the thread being descheduled on
+// a busy host than the disk, and the threadpool costs far more CPU on a busy host.
 // Large files are always read asynchronously, in big chunks (pack.ts).
+//
+// What sync mode cannot help: a call that never returns (a hung NFS mount) blocks the
+// event loop; the watchdog, which only hears from a pack that moves, then restarts us.
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** Longest stretch of synchronous file-system work between two turns of the event loop. */
 export const SLICE_MS = 8;
-/** A synchronous call slower than this switches the pack to the threadpool for good. */
-export const SLOW_CALL_MS = 20;
+/** A synchronous call slower than this counts as slow. */
+export const SLOW_CALL_MS = 4;
+/** Switch to the threadpool (for good) once the moving share of slow calls exceeds this. */
+export const SLOW_SHARE = 0.25;
+/** Weight of the newest call in the moving share. */
+const SHARE_WEIGHT = 0.1;
+
+export interface PacerOptions {
+  /** Start on the threadpool instead (tests of that path; nothing else needs it). */
+  threadpool?: boolean;
+  /** Milliseconds, monotonic; production: performance.now. */
+  now?: () => number;
+  /** Give the event loop a turn; production: setImmediate. */
+  yieldTurn?: () => Promise<unknown>;
+}
 
 export class Pacer {
   #sync: boolean;
-  #sliceStart = performance.now();
+  #slowShare = 0;
+  readonly #now: () => number;
+  readonly #yield: () => Promise<unknown>;
+  #sliceStart: number;
 
-  constructor(sync = true) {
-    this.#sync = sync;
+  constructor(o: PacerOptions = {}) {
+    this.#sync = !o.threadpool;
+    this.#now = o.now ?? (() => performance.now());
+    this.#yield = o.yieldTurn ?? (() => nextTurn());
+    this.#sliceStart = this.#now();
   }
 
   /** Whether the next calls should be synchronous. */
@@ -33,20 +58,22 @@ export class Pacer {
     return this.#sync;
   }
 
-  /** Run one synchronous call, timing it; a slow one ends the sync mode. */
+  /** Run one synchronous call, timing it; a run of slow ones ends the sync mode. */
   timed<T>(call: () => T): T {
-    const t0 = performance.now();
+    const t0 = this.#now();
     try {
       return call();
     } finally {
-      if (performance.now() - t0 > SLOW_CALL_MS) this.#sync = false;
+      const slow = this.#now() - t0 > SLOW_CALL_MS ? 1 : 0;
+      this.#slowShare += SHARE_WEIGHT * (slow - this.#slowShare);
+      if (this.#slowShare > SLOW_SHARE) this.#sync = false;
     }
   }
 
   /** Yield to the event loop if this slice of synchronous work has run long enough. */
   async breathe(): Promise<void> {
-    if (performance.now() - this.#sliceStart < SLICE_MS) return;
-    await nextTurn();
-    this.#sliceStart = performance.now();
+    if (this.#now() - this.#sliceStart < SLICE_MS) return;
+    await this.#yield();
+    this.#sliceStart = this.#now();
   }
 }

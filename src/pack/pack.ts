@@ -81,8 +81,13 @@ interface Counters {
 
 const ignore = (): void => {};
 
+/** How the pack does its file-system calls; tests use it to run the threadpool path (pacer.ts). */
+export interface PackInternals {
+  pacer?: Pacer;
+}
+
 /** Pack `o.episodeDir` into `o.out` (see SPEC "The archive" and docs/archive.md). */
-export async function packEpisode(o: PackOptions): Promise<PackResult> {
+export async function packEpisode(o: PackOptions, internals: PackInternals = {}): Promise<PackResult> {
   const frameBytes = o.frameBytes ?? DEFAULT_FRAME_BYTES;
   const parallel = o.parallel ?? Math.max(2, availableParallelism());
   if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
@@ -112,7 +117,8 @@ export async function packEpisode(o: PackOptions): Promise<PackResult> {
   });
   aborted.catch(ignore);
   try {
-    const result = await Promise.race([pipeline(o, frames, stop.signal), aborted]);
+    const pacer = internals.pacer ?? new Pacer();
+    const result = await Promise.race([pipeline(o, frames, stop.signal, pacer), aborted]);
     const written = await Promise.race([frames.end(), aborted]);
     if (o.signal?.aborted) throw abortedError(`pack ${o.id}`);
     try {
@@ -137,7 +143,12 @@ export async function packEpisode(o: PackOptions): Promise<PackResult> {
  * The producer (walk → tar entries) and the consumer (tar stream → frames), run at once.
  * The first failure, or `stop`, destroys the tar stream, which ends the other loop.
  */
-async function pipeline(o: PackOptions, frames: FrameWriter, stop: AbortSignal): Promise<Omit<PackResult, 'bytes' | 'sha256'>> {
+async function pipeline(
+  o: PackOptions,
+  frames: FrameWriter,
+  stop: AbortSignal,
+  pacer: Pacer,
+): Promise<Omit<PackResult, 'bytes' | 'sha256'>> {
   const root = resolve(o.episodeDir);
   const tar = new TarWriter();
   const fp = new Fingerprint();
@@ -151,7 +162,7 @@ async function pipeline(o: PackOptions, frames: FrameWriter, stop: AbortSignal):
   const onStop = (): void => fail(stop.reason);
   stop.addEventListener('abort', onStop, { once: true });
   try {
-    const produce = produceEntries(o, root, tar, fp, n, stop)
+    const produce = produceEntries(o, root, tar, fp, n, stop, pacer)
       .then(() => tar.finalize())
       .catch(fail);
     const consume = (async () => {
@@ -172,9 +183,9 @@ async function produceEntries(
   fp: Fingerprint,
   n: Counters,
   stop: AbortSignal,
+  pacer: Pacer,
 ): Promise<void> {
   const log = o.log ?? silentLogger;
-  const pacer = new Pacer();
   const items = prefetch(walkEpisode(root, stop, pacer), {
     pacer,
     root,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isShipperError, type ShipperError } from '../../src/errors.js';
 import { fingerprintEpisode, packEpisode, type PackOptions } from '../../src/pack/index.js';
+import { Pacer } from '../../src/pack/pacer.js';
 import { buildTree, runOk, tempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -20,8 +21,8 @@ function setup(specs: Parameters<typeof buildTree>[1]): { ep: string; outbox: st
   return { ep, outbox, out: join(outbox, '.tmp-ep-1.tar.zst') };
 }
 
-async function packFails(o: PackOptions): Promise<ShipperError> {
-  const err = await packEpisode(o).then(
+async function packFails(o: PackOptions, threadpool = false): Promise<ShipperError> {
+  const err = await packEpisode(o, { pacer: new Pacer({ threadpool }) }).then(
     () => {
       throw new Error('the pack succeeded');
     },
@@ -77,7 +78,7 @@ describe('packEpisode when the episode changes under it', () => {
     expect(readdirSync(outbox)).toEqual([]);
   });
 
-  it('fails when a file vanishes after the walk saw it', async () => {
+  it.each([false, true])('fails when a file vanishes after the walk saw it (threadpool: %s)', async (threadpool) => {
     const { ep, outbox, out } = setup([
       { path: 'a.bin', content: big(4 * MiB) },
       { path: 'b.bin', content: big(4 * MiB, 2) },
@@ -90,7 +91,7 @@ describe('packEpisode when the episode changes under it', () => {
       onProgress: (bytes) => {
         if (bytes > 0 && existsSync(join(ep, 'b.bin'))) unlinkSync(join(ep, 'b.bin'));
       },
-    });
+    }, threadpool);
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: 'b.bin', reason: 'vanished' });
     expect(readdirSync(outbox)).toEqual([]);
@@ -128,7 +129,7 @@ describe('packEpisode when the episode changes under it', () => {
     }
   });
 
-  it('fails when a folder gains an entry after it was listed', async () => {
+  it.each([false, true])('fails when a folder gains an entry after it was listed (threadpool: %s)', async (threadpool) => {
     const { ep, outbox, out } = setup([{ path: 'a.bin', content: big(4 * MiB) }]);
     const err = await packFails({
       episodeDir: ep,
@@ -138,7 +139,7 @@ describe('packEpisode when the episode changes under it', () => {
       onProgress: (bytes) => {
         if (bytes > 0 && !existsSync(join(ep, 'late.txt'))) writeFileSync(join(ep, 'late.txt'), 'late');
       },
-    });
+    }, threadpool);
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: '', reason: 'folder_changed' });
     expect(readdirSync(outbox)).toEqual([]);
@@ -246,11 +247,11 @@ describe('packEpisode on an episode path that is not a folder', () => {
 });
 
 describe('packEpisode with names tar cannot carry', () => {
-  it('fails with SHIP_EPISODE_UNREADABLE (non_utf8_name) on a file name that is not UTF-8', async () => {
+  it.each([false, true])('fails with SHIP_EPISODE_UNREADABLE (non_utf8_name) on a file name that is not UTF-8 (threadpool: %s)', async (threadpool) => {
     const { ep, outbox, out } = setup([{ path: 'sub/', dir: true }, { path: 'sub/ok.txt', content: 'ok' }]);
     // b\xff.t — Latin-1 from some old tool; as a string it would become b\ufffd.t silently.
     writeFileSync(Buffer.concat([Buffer.from(`${ep}/sub/`), Buffer.from([0x62, 0xff, 0x2e, 0x74])]), 'latin-1 name');
-    const err = await packFails({ episodeDir: ep, id: 'ep-1', out, level: 1 });
+    const err = await packFails({ episodeDir: ep, id: 'ep-1', out, level: 1 }, threadpool);
     expect(err.code).toBe('SHIP_EPISODE_UNREADABLE');
     expect(err.details).toMatchObject({ path: 'sub/b\\xff.t', reason: 'non_utf8_name' });
     expect(err.message).toContain('sub/b\\xff.t');

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packEpisode } from '../../src/pack/index.js';
+import { Pacer } from '../../src/pack/pacer.js';
 import { buildTree, decompress, sha256, tempDir, type Spec } from './helpers.js';
 
 const ID = 'ep-golden-0001';
@@ -62,5 +63,12 @@ describe('packEpisode golden output', () => {
       expect(sha256(await decompress(out))).toBe(TAR_SHA256);
     }
     expect([...digests]).toEqual([ARCHIVE_SMALL_FRAMES_SHA256]);
+  });
+
+  it('packs to the same bytes when its file-system calls run on the threadpool (slow-disk path)', async () => {
+    const out = join(base, 'threadpool.tar.zst');
+    const r = await packEpisode({ episodeDir: ep, id: ID, out, level: 3 }, { pacer: new Pacer({ threadpool: true }) });
+    expect(r.sha256.toString('hex')).toBe(ARCHIVE_SHA256);
+    expect(sha256(await readFile(out))).toBe(ARCHIVE_SHA256);
   });
 });

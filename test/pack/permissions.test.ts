@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isShipperError, type ShipperError } from '../../src/errors.js';
 import { packEpisode } from '../../src/pack/index.js';
+import { Pacer } from '../../src/pack/pacer.js';
 import { buildTree, tempDir } from './helpers.js';
 
 const NOBODY = 65534;
@@ -50,11 +51,16 @@ async function failure(p: Promise<unknown>): Promise<ShipperError> {
   return err;
 }
 
-describe('packEpisode on files and folders it may not read', () => {
+describe.each([
+  ['synchronous', false],
+  ['threadpool', true],
+] as const)('packEpisode on files and folders it may not read (%s file-system calls)', (_mode, threadpool) => {
+  const io = (): { pacer: Pacer } => ({ pacer: new Pacer({ threadpool }) });
+
   it('fails with SHIP_EPISODE_UNREADABLE on a file it cannot open, naming the path and the fix', async () => {
     const { ep, outbox, out } = setup();
     chmodSync(join(ep, 'ok.txt'), 0o000);
-    const err = await failure(asUnprivileged(() => packEpisode({ episodeDir: ep, id: 'ep-perm', out, level: 1 })));
+    const err = await failure(asUnprivileged(() => packEpisode({ episodeDir: ep, id: 'ep-perm', out, level: 1 }, io())));
     expect(err.code).toBe('SHIP_EPISODE_UNREADABLE');
     expect(err.details).toMatchObject({ path: 'ok.txt', reason: 'permission_denied', errno: 'EACCES' });
     expect(err.message).toContain('ok.txt');
@@ -65,7 +71,7 @@ describe('packEpisode on files and folders it may not read', () => {
   it('fails with SHIP_EPISODE_UNREADABLE on a folder it cannot list', async () => {
     const { ep, outbox, out } = setup();
     chmodSync(join(ep, 'secret'), 0o000);
-    const err = await failure(asUnprivileged(() => packEpisode({ episodeDir: ep, id: 'ep-perm', out, level: 1 })));
+    const err = await failure(asUnprivileged(() => packEpisode({ episodeDir: ep, id: 'ep-perm', out, level: 1 }, io())));
     expect(err.code).toBe('SHIP_EPISODE_UNREADABLE');
     expect(err.details).toMatchObject({ path: 'secret', reason: 'permission_denied' });
     expect(readdirSync(outbox)).toEqual([]);

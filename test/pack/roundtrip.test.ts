@@ -6,7 +6,8 @@ import { linkSync, lstatSync, readdirSync, readlinkSync, statSync, utimesSync } 
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { packEpisode } from '../../src/pack/index.js';
+import { fingerprintEpisode, packEpisode } from '../../src/pack/index.js';
+import { Pacer } from '../../src/pack/pacer.js';
 import {
   buildTree,
   decompress,
@@ -59,6 +60,7 @@ const TREE: Spec[] = [
   { path: 'links/to-dir', symlink: '../unicode' },
   { path: 'links/dangling', symlink: '../no/such/file' },
   { path: 'links/absolute', symlink: '/etc/hostname' },
+  { path: 'links/utf8-target', symlink: '../unicode/émoji-🚀.txt' },
   { path: `links/long-target`, symlink: `../${deep}/file-at-the-end-of-a-path-over-300-bytes.txt` },
   { path: 'z-a', content: 'z-a\n' },
   { path: 'z/', dir: true },
@@ -177,6 +179,15 @@ describe('packEpisode round trip through zstd and GNU tar', () => {
     expect(entries.filter((e) => e.name.startsWith(`${ID}/links/to-dir/`))).toEqual([]);
     const listing = (await runOk(['tar', '-tv', '--numeric-owner', '-f', '-'], tar)).toString();
     for (const line of listing.trim().split('\n')) expect(line).toMatch(/^\S+ 0\/0 /);
+  });
+
+  it('writes the same tar and fingerprint when its file-system calls run on the threadpool', async () => {
+    const r = await packed;
+    const out2 = join(base, 'threadpool.tar.zst');
+    const r2 = await packEpisode({ episodeDir: ep, id: ID, out: out2, level: 3 }, { pacer: new Pacer({ threadpool: true }) });
+    expect((await decompress(out2)).equals(await decompress(out))).toBe(true);
+    expect(r2.fingerprint).toBe(r.fingerprint);
+    expect(await fingerprintEpisode(ep)).toBe(r.fingerprint);
   });
 });
 
