@@ -13,7 +13,7 @@ function ready(id: string, ageS: number) {
   return { id, name: Buffer.from(id), markerMtimeMs: T0 - ageS * 1000 };
 }
 
-function report(over: Partial<PassReport> & { scan?: Partial<ScanResult> } = {}): PassReport {
+function report(over: Omit<Partial<PassReport>, 'scan'> & { scan?: Partial<ScanResult> } = {}): PassReport {
   const scan: ScanResult = { ready: [], rejects: [], unsettled: 0, notReady: 0, oldestReadyMs: null, ...over.scan };
   return { startedAt: T0 - 2500, finishedAt: T0, deferred: 0, shipped: [], quarantined: [], retry: [], stopped: null, bytes: 0, ping: null, aborted: false, ...over, scan };
 }
