@@ -23,7 +23,8 @@ export function discardRest(req: IncomingMessage, limits: { ms: number; bytes: n
     seen += chunk.length;
     if (seen > limits.bytes) cut();
   });
+  // Only the end of the body clears the timer: Node may close `req` as soon as the answer
+  // is sent, while the rest of the body is still on its way.
   req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
   req.resume();
 }

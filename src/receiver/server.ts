@@ -9,7 +9,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { errorFields, silentLogger, type Fields, type Logger } from '../log/logger.js';
@@ -129,8 +129,19 @@ export async function createReceiver(o: ReceiverOptions): Promise<Receiver> {
   server.requestTimeout = 0;
   server.keepAliveTimeout = 5_000;
   server.setTimeout(o.idleTimeoutMs ?? 60_000);
-  server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
-    log.info('tls_refused', { remote: socket.remoteAddress, code: err.code, reason: err.message.slice(0, 200) });
+  // Every TCP connection, including those still in their TLS handshake, which the HTTP
+  // layer does not know about: close() ends what is left of them.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // A client certificate that fails verification is checked by Node after the handshake:
+  // the socket is destroyed without a TLS alert, and the error here is a mere "socket hang
+  // up"; the real reason is the socket's authorizationError.
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const reason = socket.authorizationError ? String(socket.authorizationError) : err.message.trim().slice(0, 200);
+    log.info('tls_refused', { remote: socket.remoteAddress, code: socket.authorizationError ? undefined : err.code, reason });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -169,6 +180,7 @@ export async function createReceiver(o: ReceiverOptions): Promise<Receiver> {
       // What is still running is aborted: its handler sees the connection close and removes
       // its temp file before it settles.
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await Promise.allSettled([...inFlight]);
       await closed;
     })();

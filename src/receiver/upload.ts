@@ -81,11 +81,14 @@ export function receiveBody(req: IncomingMessage, o: ReceiveOptions): { done: Pr
     sink.on('finish', () => {
       resolve({ bytes, digests: new Map([...hashes].map(([alg, h]) => [alg, h.digest()])) });
     });
-    // The connection went away before the body was complete: an aborted upload.
+    // The request closed before its body was read to the end: an aborted upload. (Not
+    // `req.complete`: the parser may have seen the whole body when the connection dies, and
+    // Node then drops what was not yet read, without an 'error'.)
     req.on('close', () => {
-      if (!req.complete) fail(new UploadAborted('the client closed the connection before the body was complete'));
+      if (!req.readableEnded) fail(new UploadAborted('the connection closed before the body was read to its end'));
     });
     req.on('error', (err) => fail(new UploadAborted(`the upload broke off (${err.message})`)));
+    if (req.destroyed) fail(new UploadAborted('the connection closed before the body was read'));
   });
   req.pipe(sink);
   return { done, stop: (reason) => fail(reason) };
