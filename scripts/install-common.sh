@@ -6,6 +6,7 @@
 #   DESTDIR=/a/root   install into that throwaway root: files and folders go below it, and
 #                     the steps that act on the live system (apt-get, useradd, chown to the
 #                     service user, systemctl) are printed as "skipped (DESTDIR)" instead.
+#                     The only mode that does not need root.
 # Both are what the test suite runs; a real install is root, no DESTDIR, no --dry-run.
 
 DRY_RUN=0
@@ -51,9 +52,12 @@ live() {
   fi
 }
 
+# Root for a real install and for --dry-run of one. A DESTDIR install touches nothing
+# outside DESTDIR (the live-system steps are skipped), so it may run as anyone: that is what
+# lets the test suite run it without privileges.
 require_root() {
-  if [[ $(id -u) != 0 ]]; then
-    die "must run as root (sudo $0 $*); to try it out, use --dry-run as root or DESTDIR=/tmp/root"
+  if [[ -z $DESTDIR && $(id -u) != 0 ]]; then
+    die "must run as root (sudo $0); to try it out: --dry-run as root, or DESTDIR=/tmp/root $0"
   fi
 }
 

@@ -34,7 +34,7 @@ while (($#)); do
   shift
 done
 
-require_root "$@"
+require_root
 SRC=$(source_tree)
 say "installing from $SRC${DESTDIR:+ into DESTDIR=$DESTDIR}$( ((DRY_RUN)) && echo ' (dry run: nothing is changed)')"
 
