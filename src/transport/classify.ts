@@ -53,6 +53,9 @@ export function classifyStatus(status: number): OutcomeClass {
   if (status >= 200 && status <= 299) return 'shipped';
   if (FATAL.has(status)) return 'fatal';
   if (status === 401 || status === 403) return 'auth';
+  // 501 Not Implemented: this server does not do PUT at that URL, which is a routing
+  // problem (SPEC lists it with 404 and 405), not a receiver in trouble.
+  if (status === 501) return 'misrouted';
   if (TRANSIENT.has(status) || (status >= 500 && status <= 599)) return 'transient';
   if (status >= 400 && status <= 499) return 'misrouted';
   // 1xx that reached us as final, 3xx (we never follow redirects: a redirect means the URL
@@ -97,14 +100,14 @@ export function networkKind(err: unknown): NetworkKind {
   const codes = codesOf(err);
   const has = (...cs: string[]) => codes.some((c) => cs.includes(c));
   if (has('SHIP_IDLE_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT')) return 'idle_timeout';
-  if (has('AbortError', 'UND_ERR_ABORTED', 'ABORT_ERR', 'SHIP_ABORTED')) return 'aborted';
+  if (has('AbortError', 'UND_ERR_ABORTED', 'UND_ERR_ABORT', 'ABORT_ERR', 'SHIP_ABORTED')) return 'aborted';
   if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) return 'connect_timeout';
   if (has('ECONNREFUSED')) return 'refused';
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA')) return 'dns';
   if (codes.some((c) => SERVER_CERT_CODES.has(c))) return 'tls_server_cert';
   if (codes.some((c) => CLIENT_CERT_ALERT.test(c))) return 'tls_client_cert';
   if (codes.some((c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_') || c === 'EPROTO')) return 'tls';
-  if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_INFO', 'HTTPParserError')) return 'protocol';
+  if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_INFO', 'UND_ERR_HEADERS_OVERFLOW', 'HTTPParserError')) return 'protocol';
   if (has('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED')) return 'reset';
   return 'other';
 }
@@ -115,7 +118,10 @@ export function describeNetworkKind(kind: NetworkKind, target: string): string {
     case 'refused':
       return `nothing is listening at ${target} (connection refused); check that the receiver runs and receiver.url's port`;
     case 'reset':
-      return `the connection to ${target} was closed or reset before an answer; check the receiver's logs and any proxy or firewall in between`;
+      // Under TLS 1.3 a receiver that refuses our client certificate (missing, from another
+      // CA, expired) closes the connection after the handshake, often without an alert the
+      // client gets to see: undici reports UND_ERR_SOCKET "other side closed", not a TLS error.
+      return `the connection to ${target} was closed or reset before an answer; check the receiver's logs (a receiver that refuses our client certificate closes the connection this way) and any proxy or firewall in between`;
     case 'dns':
       return `the host name of ${target} does not resolve; check receiver.url and this host's DNS`;
     case 'connect_timeout':
