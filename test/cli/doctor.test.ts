@@ -194,6 +194,17 @@ describe('shipper doctor', () => {
     expect(byName(ls, 'receiver')[0]).toMatchObject({ level: 'SKIP' });
   });
 
+  it('on a fresh host whose folders the daemon has not created yet: yellow, not red, with how to create them', async () => {
+    w = await makeWorld();
+    const b = await bins(w, { unit: 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nNRestarts=0\nResult=success\nExecMainStatus=0\n' });
+    const r = await w.run(['doctor'], { env: b.env });
+    const ls = lines(r);
+    expect(byName(ls, 'folders')[0]).toMatchObject({ level: 'WARN', summary: expect.stringMatching(/^not created yet: .*\/outbox/), fix: 'sudo systemctl start shipper (the daemon creates them at start)' });
+    expect(byName(ls, 'queue')[0]).toMatchObject({ level: 'WARN', summary: 'no daemon is running (nothing is pending)', fix: 'sudo systemctl enable --now shipper.service' });
+    expect(byName(ls, 'unit')[0]).toMatchObject({ level: 'FAIL', summary: 'shipper.service is not running (inactive (dead))', fix: 'sudo systemctl enable --now shipper.service' });
+    expect(r.code).toBe(1);
+  });
+
   it('a missing config: exit 78, the config line red, and still the unit and the journal, which say why', async () => {
     w = await makeWorld({ receiver: false });
     const b = await bins(w, { journal: ['config.jsonl'], unit: 'LoadState=loaded\nActiveState=failed\nSubState=failed\nNRestarts=0\nResult=exit-code\nExecMainStatus=78\n' });
