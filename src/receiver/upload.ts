@@ -1,13 +1,14 @@
 // Receive one request body: every chunk is hashed, written to the temp file and fed to the
-// archive verification, with backpressure from both (the socket is paused while either is
-// behind, so memory stays bounded whatever the body size). Per chunk there is one hash
-// update and two writes; no per-byte JavaScript work.
+// archive verification, with backpressure from all three (the socket is paused while any
+// is behind, so memory stays bounded whatever the body size). Chunks that queue up while
+// a batch is being written are joined and handled as one (writev), so a fast upload costs
+// a few large writes rather than one per TLS record; there is no per-byte JavaScript work.
 
-import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Writable } from 'node:stream';
 import { Refusal } from './answer.js';
 import type { DigestAlgorithm } from './digest.js';
+import { inlineHasher, THREAD_MIN_BYTES, threadHasher } from './hasher.js';
 
 export interface Received {
   readonly bytes: number;
@@ -17,7 +18,7 @@ export interface Received {
 export interface ReceiveOptions {
   /** The temp file; it must fsync before 'close' (the body counts as written then). */
   readonly file: Writable;
-  /** Where the compressed bytes are checked; null once it no longer wants them. */
+  /** Where the compressed bytes are checked. */
   readonly verifier: Writable;
   /** 413 past this many bytes; null for no limit. */
   readonly maxBytes: number | null;
@@ -29,37 +30,36 @@ export class UploadAborted extends Error {
   readonly code = 'UPLOAD_ABORTED';
 }
 
-const WRITE_BUFFER = 4 * 1024 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 /** Drive one body into `file` and `verifier`. `stop(reason)` ends it early. */
 export function receiveBody(req: IncomingMessage, o: ReceiveOptions): { done: Promise<Received>; stop(reason: Error): void } {
-  const hashes = new Map<DigestAlgorithm, Hash>([['sha-256', createHash('sha256')]]);
-  if (o.algorithms.includes('sha-512')) hashes.set('sha-512', createHash('sha512'));
+  const algorithms: DigestAlgorithm[] = ['sha-256', ...o.algorithms.filter((a) => a !== 'sha-256')];
+  const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
+  const hasher = declared !== null && declared < THREAD_MIN_BYTES ? inlineHasher(algorithms) : threadHasher(algorithms);
   const file = o.file;
   let bytes = 0;
 
+  const handle = (batch: Buffer, cb: (err?: Error | null) => void) => {
+    bytes += batch.length;
+    if (o.maxBytes !== null && bytes > o.maxBytes) {
+      cb(new Refusal(413, 'too_large', `the body is larger than this receiver's limit of ${o.maxBytes} bytes`));
+      return;
+    }
+    hasher.update(batch);
+    const waits: Promise<unknown>[] = [];
+    const ready = hasher.ready();
+    if (ready) waits.push(ready);
+    if (!file.write(batch)) waits.push(new Promise((r) => file.once('drain', r)));
+    if (!o.verifier.destroyed && !o.verifier.write(batch)) waits.push(new Promise((r) => o.verifier.once('drain', r)));
+    if (waits.length === 0) cb();
+    else Promise.all(waits).then(() => cb(), cb);
+  };
+
   const sink = new Writable({
-    highWaterMark: WRITE_BUFFER,
-    write(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      if (o.maxBytes !== null && bytes > o.maxBytes) {
-        cb(new Refusal(413, 'too_large', `the body is larger than this receiver's limit of ${o.maxBytes} bytes`));
-        return;
-      }
-      for (const h of hashes.values()) h.update(chunk);
-      let pending = 1;
-      const next = () => {
-        if (--pending === 0) cb();
-      };
-      if (!file.write(chunk)) {
-        pending++;
-        file.once('drain', next);
-      }
-      if (!o.verifier.destroyed && !o.verifier.write(chunk)) {
-        pending++;
-        o.verifier.once('drain', next);
-      }
-      next();
+    highWaterMark: BATCH_BYTES,
+    writev(chunks, cb) {
+      handle(chunks.length === 1 ? (chunks[0]!.chunk as Buffer) : Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb);
     },
     final(cb) {
       o.verifier.end();
@@ -74,12 +74,13 @@ export function receiveBody(req: IncomingMessage, o: ReceiveOptions): { done: Pr
       req.unpipe(sink);
       sink.destroy();
       file.destroy();
+      hasher.destroy();
       reject(err);
     };
     file.on('error', fail);
     sink.on('error', fail);
     sink.on('finish', () => {
-      resolve({ bytes, digests: new Map([...hashes].map(([alg, h]) => [alg, h.digest()])) });
+      hasher.digest().then((digests) => resolve({ bytes, digests }), fail);
     });
     // The request closed before its body was read to the end: an aborted upload. (Not
     // `req.complete`: the parser may have seen the whole body when the connection dies, and
