@@ -75,6 +75,9 @@ export function nameFromArg(arg: string, quarantineDir: string): string {
 async function requeueOne(config: Config, c: Candidate): Promise<Outcome> {
   const q = config.paths.quarantine;
   const id = stripSuffix(c.name);
+  // A name with a slash, `.` or `..` never names a folder inside quarantine/.
+  const plain = c.name !== '' && c.name !== '.' && c.name !== '..' && !c.name.includes('/');
+  if (!plain || (!c.resumed && !(await exists(`${q}/${c.name}`)))) return { moved: false, why: `not in ${q}` };
   if (!isValidId(id)) {
     return { moved: false, why: `${JSON.stringify(c.name)} is not an episode id ([A-Za-z0-9][A-Za-z0-9._-]{0,127}); rename the folder in ${q} to a valid id first, then requeue it under that name` };
   }

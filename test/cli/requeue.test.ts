@@ -58,13 +58,15 @@ describe('shipper requeue ID...', () => {
     await quarantined(w, 'ep-dup~2', { reason: 'receiver_rejected', httpStatus: 409 });
     await w.makeEpisode('ep-dup');
     await quarantined(w, 'bad id!', { reason: 'invalid_episode_id' });
-    const r = await w.run(['requeue', 'ep-dup~2', 'bad id!', 'ep-missing', 'ep-ok']);
+    const r = await w.run(['requeue', 'ep-dup~2', 'bad id!', 'ep-missing', 'ep-ok', '../episodes/ep-dup', 'typo id!']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('requeued ep-ok (was too_large)\nrequeued 1, refused 3\n');
+    expect(r.stdout).toBe('requeued ep-ok (was too_large)\nrequeued 1, refused 5\n');
     const err = r.stderr.split('\n');
     expect(err[0]).toMatch(/^refused ep-dup~2: .*\/episodes\/ep-dup already exists; let that one ship \(or move it away\) and requeue ep-dup~2 again$/);
     expect(err[1]).toMatch(/^refused bad id!: "bad id!" is not an episode id .*; rename the folder in .*\/quarantine to a valid id first/);
     expect(err[2]).toMatch(/^refused ep-missing: not in .*\/quarantine$/);
+    expect(err[3]).toMatch(/^refused \.\.\/episodes\/ep-dup: not in .*\/quarantine$/);
+    expect(err[4]).toMatch(/^refused typo id!: not in .*\/quarantine$/);
     expect(await w.list(w.quarantine)).toEqual(['bad id!', 'ep-dup~2']);
     expect(await w.list(w.episodes)).toEqual(['ep-dup', 'ep-ok']);
     // The refused ones keep their reason files.
