@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -140,6 +140,41 @@ describe('uploads that break off', () => {
     } else {
       expect(files).toEqual([]);
     }
+  });
+});
+
+describe('uploads that are slow or large', () => {
+  it('an upload that takes longer than every timeout but keeps moving is stored: timeouts are about idleness', async () => {
+    const body = await readFile(big.path);
+    const socket = await rawTls();
+    const done = closedByServer(socket, 20_000);
+    const started = Date.now();
+    socket.write(head('ep-stalled', body.length).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    const pieces = 12;
+    const step = Math.ceil(body.length / pieces);
+    for (let i = 0; i < pieces; i++) {
+      socket.write(body.subarray(i * step, (i + 1) * step));
+      await sleep(250);
+    }
+    const answer = await done;
+    // 3 s in all, three times the receiver's idle and headers timeouts.
+    expect(Date.now() - started).toBeGreaterThan(2_500);
+    expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    expect((await readFile(join(rx.store, 'lab-01', 'ep-stalled.tar.zst'))).equals(body)).toBe(true);
+  });
+
+  it('a large upload is hashed off the main thread and checked against sha-256 and sha-512 alike', async () => {
+    const a = await episodeArchive(await mkdtemp(join(work, 'large-')), 'ep-large', { 'noise.bin': randomBytes(12 * 1024 * 1024) });
+    expect(a.bytes).toBeGreaterThan(8 * 1024 * 1024);
+    const body = await readFile(a.path);
+    const sha512 = createHash('sha512').update(body).digest('base64');
+    const digest = `sha-256=:${a.sha256.toString('base64')}:, sha-512=:${sha512}:`;
+    const bad = await send(agent, `${rx.url}/v1/episodes/ep-large`, 'PUT', { 'x-shipper-host': 'lab-01', 'content-digest': digest.replace(sha512, Buffer.alloc(64).toString('base64')) }, body);
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: 'digest_mismatch' });
+    const ok = await send(agent, `${rx.url}/v1/episodes/ep-large`, 'PUT', { 'x-shipper-host': 'lab-01', 'content-digest': digest }, body);
+    expect(ok.status).toBe(201);
+    expect(ok.json).toMatchObject({ sha256: a.sha256.toString('hex'), bytes: a.bytes });
   });
 });
 
