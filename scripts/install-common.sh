@@ -136,6 +136,8 @@ ensure_user() {
 # npm registry is needed: node-gyp takes Node's headers from the local install
 # (npm_config_nodedir) when they are there instead of downloading them. With --no-npm the
 # checkout's own dist/ and node_modules/ are copied as they are (built elsewhere).
+# /opt/shipper/.install-stamp records what was built: a run with the same sources and the
+# same Node keeps the installed tree as it is (no rebuild, no swap).
 install_code() {
   local src=$1 dest=$DESTDIR/opt/shipper stage prefix item
   stage=$dest.new
@@ -160,6 +162,14 @@ install_code() {
   printf '    + tar -C %s -c %s | tar -C %s -x --no-same-owner\n' "$src" "${present[*]}" "$stage"
   tar -C "$src" -cf - "${present[@]}" | tar -C "$stage" -xf - --no-same-owner
   run chmod -R u+rwX,go+rX,go-w "$stage"
+  # Same sources, same Node, same mode as the installed tree: nothing to build or swap.
+  local stamp
+  stamp="$(code_stamp "$stage") node-$("$NODE" -p process.versions.node) no-npm-$NO_NPM"
+  if [[ -f $dest/.install-stamp && $(cat "$dest/.install-stamp") == "$stamp" ]]; then
+    run rm -rf "$stage"
+    note "unchanged: $dest already holds this code, built with this Node"
+    return
+  fi
   if ((NO_NPM)); then
     note "--no-npm: using the checkout's dist/ and node_modules/"
   else
@@ -172,11 +182,17 @@ install_code() {
     (cd "$stage" && run npm prune --omit=dev --no-audit --no-fund --loglevel=warn)
   fi
   [[ -f $stage/dist/cli/main.js ]] || die "the build left no $stage/dist/cli/main.js"
+  printf '%s\n' "$stamp" > "$stage/.install-stamp"
   if [[ -e $dest ]]; then
     run rm -rf "$dest.prev"
     run mv "$dest" "$dest.prev"
   fi
   run mv "$stage" "$dest"
+}
+
+# A digest of a copied source tree: names, modes and contents, not times or owners.
+code_stamp() {
+  tar -C "$1" -cf - --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --exclude=./.install-stamp . | sha256sum | cut -d' ' -f1
 }
 
 # True when the native sd-notify module was built (else the notifier falls back to the
@@ -197,7 +213,7 @@ install_unit() {
     note "would install $src as $dst (mode 0644)"
     return
   fi
-  run mkdir -p "$(dirname "$dst")"
+  [[ -d $(dirname "$dst") ]] || run mkdir -p "$(dirname "$dst")"
   tmp=$(mktemp "$dst.XXXXXX")
   if [[ $NODE == /usr/bin/node ]]; then
     cp "$src" "$tmp"

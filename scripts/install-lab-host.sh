@@ -66,7 +66,7 @@ fi
 check_node
 ensure_packages "zstd (the archive format), libsystemd-dev and a compiler (native sd_notify module)" \
   cmd:zstd=zstd /usr/include/systemd/sd-daemon.h=libsystemd-dev cmd:make=make cmd:g++=g++ cmd:python3=python3
-ensure_user shipper /var/lib/shipper "shipper: ships telemetry episodes"
+ensure_user shipper /var/lib/shipper "shipper, ships telemetry episodes"
 install_code "$SRC"
 
 install_unit shipper

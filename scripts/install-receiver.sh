@@ -42,7 +42,7 @@ check_node
 # The compiler is for the optional sd-notify module of the shared code tree; the receiver
 # itself does not need it, so it is not installed for the receiver alone.
 ensure_packages "zstd (the receiver checks every archive with it)" cmd:zstd=zstd
-ensure_user shipper-receiver /var/lib/shipper-receiver "shipper-receiver: stores shipped telemetry episodes"
+ensure_user shipper-receiver /var/lib/shipper-receiver "shipper-receiver, stores shipped telemetry episodes"
 install_code "$SRC"
 install_unit shipper-receiver
 
@@ -58,7 +58,7 @@ else
   note "$( ((DRY_RUN)) && echo 'would be ' )created from the example: check LISTEN and RECEIVER_OPTS"
 fi
 for f in ca.pem server.pem server.key; do
-  [[ -e $DESTDIR/etc/shipper-receiver/$f ]] || note "still missing: /etc/shipper-receiver/$f (server.key: root:root, mode 0600)"
+  [[ -e $DESTDIR/etc/shipper-receiver/$f ]] || note "still missing: /etc/shipper-receiver/$f$([[ $f == server.key ]] && echo ' (root:root, mode 0600: the unit hands it over as a credential)')"
 done
 
 step "store /var/lib/shipper-receiver"

@@ -128,18 +128,30 @@ describe('install-lab-host.sh in a DESTDIR root', () => {
     expect(r.stdout).not.toMatch(/\+ systemctl/);
   });
 
-  it('converges: a second and a third run leave the same tree', async () => {
+  it('converges: a second run changes nothing; changed code is swapped in, the old kept as .prev', async () => {
     const root = await newRoot();
     expect((await labHost(root)).code).toBe(0);
     const first = await snapshot(root);
     const second = await labHost(root);
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/unchanged/);
-    // The second run keeps the first one's code as opt/shipper.prev, for a rollback.
-    expect(await snapshot(root, (rel) => rel.startsWith('opt/shipper.prev'))).toEqual(first);
-    const afterSecond = await snapshot(root);
-    expect((await labHost(root)).code).toBe(0);
-    expect(await snapshot(root)).toEqual(afterSecond);
+    expect(second.stdout).toMatch(/unchanged: \S+\/opt\/shipper already holds this code/);
+    expect(second.stdout).toMatch(/==> \[\d+\] unit \S+\/shipper\.service\n\s+unchanged\n/);
+    expect(await snapshot(root)).toEqual(first);
+
+    // New code (an upgrade): built beside, swapped in, the previous tree kept for a rollback.
+    const marker = join(checkout, 'dist/cli/main.js');
+    const old = await readFile(marker, 'utf8');
+    await writeFile(marker, old + '// upgraded\n');
+    try {
+      const third = await labHost(root);
+      expect(third.code).toBe(0);
+      expect(await readFile(join(root, 'opt/shipper/dist/cli/main.js'), 'utf8')).toMatch(/upgraded/);
+      expect(await readFile(join(root, 'opt/shipper.prev/dist/cli/main.js'), 'utf8')).toBe(old);
+      const after = await snapshot(root, (rel) => rel.startsWith('opt/'));
+      expect(after).toEqual(new Map([...first].filter(([rel]) => !rel.startsWith('opt/'))));
+    } finally {
+      await writeFile(marker, old);
+    }
   });
 
   it('never overwrites an existing config', async () => {
