@@ -4,7 +4,7 @@
 // files. Not part of the test suite: it needs ~600 MB of disk and a built dist/.
 //
 //   npx tsc -p tsconfig.json && node bench/pack-only.mjs [--dir /tmp/shipper-bench] [--runs 3]
-//                                                       [--level 3] [--frame-mib 4] [--parallel N]
+//                                                       [--level 3] [--frame-mib 4] [--parallel N] [--shape ab]
 //
 // The data is generated once (deterministic PRNG) and reused; the page cache is warm for
 // both contenders (each is run once untimed first), so this compares CPU paths, not disks.
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     level: { type: 'string', default: '3' },
     'frame-mib': { type: 'string', default: '4' },
     parallel: { type: 'string' },
+    shape: { type: 'string', default: 'ab' },
   },
 });
 const root = values.dir;
@@ -171,5 +172,5 @@ if (!existsSync(join(jsonl, 'ep-jsonl', 'telemetry-15.jsonl'))) await genJsonl(j
 if (!existsSync(join(small, 'ep-small', 'd099', 'f0199.txt'))) await genSmall(join(small, 'ep-small'));
 
 console.log(`level ${level}, frame ${frameBytes / 2 ** 20} MiB, parallel ${parallel ?? 'default'}, ${runs} runs, ${os.availableParallelism()} CPUs, load ${os.loadavg()[0].toFixed(1)}`);
-await bench('(a) 16 x 32 MB jsonl', jsonl, 'ep-jsonl', 16 * 32_000_000);
-await bench('(b) 20000 x 4 KB', small, 'ep-small', 20_000 * 4096);
+if (values.shape.includes('a')) await bench('(a) 16 x 32 MB jsonl', jsonl, 'ep-jsonl', 16 * 32_000_000);
+if (values.shape.includes('b')) await bench('(b) 20000 x 4 KB', small, 'ep-small', 20_000 * 4096);

@@ -5,10 +5,18 @@
 //                                                     (threadpool)          + sha-256
 //
 // Frame k holds tar bytes [k·frameBytes, (k+1)·frameBytes): the cut depends on nothing but
-// the stream and frameBytes, so the same tree packs to the same bytes. Memory: the frame
-// being filled, at most `parallel` frames compressing or waiting for their turn to be
-// written (their inputs come back to a small pool), and their outputs — about
-// frameBytes × (parallel + 2), whatever the size of the episode.
+// the stream and frameBytes, so the same tree packs to the same bytes. At most `parallel`
+// frames compress at once; a frame that finishes before an older one gives its slot (and
+// its input buffer) back at once and waits, compressed, for its turn to be written — at
+// most 2 × parallel frames between dispatch and write, so one slow frame does not idle
+// the other threads. Memory: the frame being filled, `parallel` inputs in zstd, and the
+// compressed outputs waiting — about frameBytes × (parallel + 2) on compressible data,
+// whatever the size of the episode (bounded by frameBytes × (3·parallel + 1) if nothing
+// compresses).
+//
+// Compression runs on the libuv threadpool, which also serves every async fs call and
+// has UV_THREADPOOL_SIZE threads (default 4): `parallel` above that gains nothing, and at
+// that size file reads queue behind compressions. The entry point sizes the pool.
 //
 // The native binding is used directly: @mongodb-js/zstd 1.2.2's top-level `compress(buf)`
 // wrapper drops the level argument; the binding's `compress(buf, level)` honours it.
@@ -49,8 +57,15 @@ export class FrameWriter {
   readonly #pool: Buffer[] = [];
   #frame: Buffer | null = null;
   #fill = 0;
-  /** One promise per frame not yet written, oldest first; each settles after its write. */
-  readonly #pending: Promise<void>[] = [];
+  /** Frames handed to zstd and not back yet (≤ parallel). */
+  #compressing = 0;
+  /** Frames handed to zstd and not yet written (≤ 2 × parallel: a frame that finished
+   *  early waits for the older ones without holding a compression slot). */
+  #unwritten = 0;
+  /** Wakes #dispatch when a compression or a write finishes. */
+  #wake: (() => void) | null = null;
+  /** The first failure of a compression or a write. */
+  #failure: unknown = undefined;
   /** The tail of the ordered write chain. */
   #chain: Promise<void> = Promise.resolve();
   /** The write to the file in progress, if any. */
@@ -101,7 +116,20 @@ export class FrameWriter {
     const input = this.#fill === frame.length ? frame : frame.subarray(0, this.#fill);
     this.#frame = null;
     this.#fill = 0;
-    const compressed = zstd().compress(input, this.#level);
+    while (this.#compressing >= this.#parallel || this.#unwritten >= 2 * this.#parallel) {
+      if (this.#failure !== undefined) throw this.#failure;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#compressing += 1;
+    this.#unwritten += 1;
+    const compressed = zstd()
+      .compress(input, this.#level)
+      .finally(() => {
+        this.#compressing -= 1;
+        this.#pool.push(frame);
+        this.#notify();
+      });
     compressed.catch(ignore);
     const written = this.#chain.then(async () => {
       let out: Buffer;
@@ -110,8 +138,6 @@ export class FrameWriter {
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
         throw new ShipperError(ErrorCodes.IO, `pack ${this.#path}: zstd compression failed: ${msg}`, { cause: err });
-      } finally {
-        this.#pool.push(frame);
       }
       if (this.#dead) return;
       this.#writing = this.#writeOut(out);
@@ -121,10 +147,21 @@ export class FrameWriter {
         this.#writing = null;
       }
     });
-    written.catch(ignore);
+    written
+      .catch((err: unknown) => {
+        this.#failure ??= err;
+      })
+      .finally(() => {
+        this.#unwritten -= 1;
+        this.#notify();
+      });
     this.#chain = written;
-    this.#pending.push(written);
-    while (this.#pending.length > this.#parallel) await this.#pending.shift();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
   }
 
   async #writeOut(out: Buffer): Promise<void> {

@@ -103,6 +103,31 @@ export function readWhole(root: string, e: WalkEntry, pacer: Pacer): Promise<Buf
   }
 }
 
+/**
+ * Fresh memory for small reads, carved from 1 MiB slabs: one allocation per slab instead
+ * of one per file (with 20 000 small files the per-file ArrayBuffers cost more in
+ * allocation and GC than the reads). Memory is never reused; a slab is freed once every
+ * file read into it has gone through the tar writer.
+ */
+class Slab {
+  static readonly SIZE = 1024 * 1024;
+  #slab = Buffer.allocUnsafe(0);
+  #used = 0;
+
+  take(n: number): Buffer {
+    if (n > Slab.SIZE / 4) return Buffer.allocUnsafe(n);
+    if (this.#used + n > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafe(Slab.SIZE);
+      this.#used = 0;
+    }
+    const b = this.#slab.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    return b;
+  }
+}
+
+const slab = new Slab();
+
 function readWholeSync(root: string, e: WalkEntry): Buffer {
   let fd: number;
   try {
@@ -112,7 +137,7 @@ function readWholeSync(root: string, e: WalkEntry): Buffer {
   }
   try {
     const size = Number(e.st.size);
-    const buf = Buffer.allocUnsafe(size + 1);
+    const buf = slab.take(size + 1);
     let done = 0;
     compareOpened(root, e, fstatBigSync(fd));
     for (;;) {
