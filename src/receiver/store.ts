@@ -11,11 +11,12 @@
 // id are serialised, so concurrent PUTs of it cannot race. Start-up deletes leftover temp
 // files: one receiver process owns a store.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../errors.js';
+import { threadHasher } from './hasher.js';
 
 export type CommitOutcome = 'created' | 'identical' | 'conflict';
 
@@ -36,10 +37,18 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** The sha-256 of a stored episode, hashed off the main thread (it may be gigabytes). */
 async function sha256Of(path: string): Promise<Buffer> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest();
+  const hasher = threadHasher(['sha-256']);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) {
+      hasher.update(chunk as Buffer);
+      await hasher.ready();
+    }
+    return (await hasher.digest()).get('sha-256')!;
+  } finally {
+    hasher.destroy();
+  }
 }
 
 export class EpisodeStore {
