@@ -84,6 +84,7 @@ export class FrameWriter {
 
   /** Take a chunk of the tar stream (copied; the caller may reuse it once this resolves). */
   async write(chunk: Buffer): Promise<void> {
+    if (this.#dead) throw new Error('frame writer abandoned');
     let off = 0;
     while (off < chunk.length) {
       this.#frame ??= this.#pool.pop() ?? Buffer.allocUnsafe(this.#frameBytes);

@@ -1,9 +1,10 @@
 // The compressed side: a sequence of independent zstd frames, one per frameBytes of tar
 // stream, at the level asked for, that the zstd CLI reads back as one stream.
 
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FrameWriter } from '../../src/pack/frames.js';
 import { packEpisode } from '../../src/pack/index.js';
 import { buildTree, decompress, extract, run, runOk, tempDir, zstdFrames, type Spec } from './helpers.js';
 
@@ -88,5 +89,26 @@ describe('packEpisode zstd frames', () => {
     const sum = (await runOk(['sha256sum', '--', out])).toString().split(' ')[0];
     expect(r.sha256.toString('hex')).toBe(sum);
     expect(r.inputBytes).toBe(mixedTree().reduce((n, s) => n + ('content' in s ? Buffer.byteLength(s.content) : 0), 0));
+  });
+});
+
+describe('FrameWriter', () => {
+  it('reports a full disk while writing frames as SHIP_DISK_FULL', async () => {
+    // /dev/full answers every write with ENOSPC.
+    const file = await open('/dev/full', 'w');
+    try {
+      const frames = new FrameWriter({ file, path: '/dev/full', frameBytes: 64 * KiB, parallel: 2, level: 1 });
+      const err = await (async () => {
+        for (let i = 0; i < 8; i++) await frames.write(Buffer.alloc(64 * KiB, i));
+        await frames.end();
+      })().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: 'SHIP_DISK_FULL', details: { errno: 'ENOSPC' } });
+      await frames.abandon();
+    } finally {
+      await file.close();
+    }
   });
 });
