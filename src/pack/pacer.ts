@@ -14,7 +14,7 @@
 // taking": a moving share of slow calls above SLOW_SHARE (three slow calls in a row from a
 // clean start), because a single slow call is more often the thread being descheduled on
 // a busy host than the disk, and the threadpool costs far more CPU on a busy host.
-// Large files are always read asynchronously, in big chunks (pack.ts).
+// Large files are always read asynchronously, in big chunks (produce.ts).
 //
 // What sync mode cannot help: a call that never returns (a hung NFS mount) blocks the
 // event loop; the watchdog, which only hears from a pack that moves, then restarts us.

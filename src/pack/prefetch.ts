@@ -4,7 +4,7 @@
 // tar writer works on the head of the queue; each small file is one read (read.ts). On
 // the threadpool (slow storage, pacer.ts) that keeps several reads in flight; on the sync
 // path it batches the reads. Large files get no prefetch: they are streamed in chunks when
-// their turn comes (pack.ts).
+// their turn comes (produce.ts).
 
 import { ErrorCodes, ShipperError } from '../errors.js';
 import type { Pacer } from './pacer.js';

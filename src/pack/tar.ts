@@ -1,8 +1,9 @@
 // Tar entries through tar-stream 3.x, with the knowledge of its quirks kept in one place:
 //
-// - It writes a ustar header when the name fits (ASCII, split into prefix/name at a `/`)
-//   and the link target is ASCII of at most 100 bytes; otherwise a pax `x` header (path,
-//   linkpath) before it. Extra pax records come from `header.pax`, which its types omit.
+// - It writes a plain ustar header when the name is ASCII and fits (split into prefix and
+//   name at a `/`) and the link target has at most 100 bytes; otherwise a pax `x` header
+//   (path, linkpath) before it. Extra pax records come from `header.pax`; any of them also
+//   forces the pax header.
 // - It replaces a falsy `mode` with 0644/0755, so mode 000 would be lost: we pass the
 //   whole st_mode (type bits make it non-zero) and it masks with 07777 itself.
 // - It writes mtime as `(ms / 1000) | 0`, which wraps after 2038-01-19 and turns
@@ -104,9 +105,11 @@ export class TarWriter {
     const entryDone = new Promise<void>((resolve, reject) => {
       sink = this.#pack.entry(header, (err) => (err ? reject(err) : resolve()));
     });
-    sink!.on('error', ignore);
-    entryDone.catch(() => {});
-    const s = sink!;
+    entryDone.catch(ignore);
+    // entry() throws (so the promise rejects) when the pack is already destroyed.
+    if (sink === undefined) return entryDone;
+    const s = sink;
+    s.on('error', ignore);
     const write = async (chunk: Buffer): Promise<void> => {
       if (s.destroyed) return entryDone;
       if (s.write(chunk)) return undefined;
