@@ -126,6 +126,18 @@ export class ReceiverClient {
     }
   }
 
+  /**
+   * An answer's text with our token blotted out, cut to BODY_KEEP_BYTES: a receiver or a
+   * proxy may echo the Authorization header, and the answer goes to stdout and to
+   * quarantine_reason.json, where the logger's redaction does not reach.
+   */
+  #scrub<T extends string | null>(text: T): T {
+    const token = this.#tls.token;
+    if (text === null) return text;
+    const clean = token && text.includes(token) ? text.split(token).join('[redacted]') : text;
+    return Buffer.from(clean, 'utf8').subarray(0, BODY_KEEP_BYTES).toString('utf8') as T;
+  }
+
   #headers(extra: Record<string, string>): Record<string, string> {
     const h: Record<string, string> = {
       'user-agent': USER_AGENT,
@@ -204,10 +216,10 @@ export class ReceiverClient {
         signal: ac.signal,
       });
       touch();
-      const body = await readSome(res.body, touch);
+      const body = this.#scrub(await readSome(res.body, touch, this.#tls.token?.length ?? 0));
       const status = res.statusCode;
       const cls = classifyStatus(status);
-      const server = headerString(res.headers.server);
+      const server = this.#scrub(headerString(res.headers.server));
       const sent = sentSoFar();
       if (cls === 'shipped' && sent < bodyBytes) {
         // Whoever answered 2xx had not been sent the whole archive (a proxy or a broken
@@ -274,18 +286,22 @@ function detail(err: unknown): string {
   return code ? ` [${code}]` : '';
 }
 
-/** Read at most BODY_KEEP_BYTES of a response body and drop the rest. */
-async function readSome(body: AsyncIterable<Buffer> & { destroy?: () => void }, touch: () => void): Promise<string> {
+/**
+ * Read at most BODY_KEEP_BYTES (+ `margin`, so that a secret straddling the cut is still
+ * whole for the scrub) of a response body and drop the rest.
+ */
+async function readSome(body: AsyncIterable<Buffer> & { destroy?: () => void }, touch: () => void, margin = 0): Promise<string> {
   const parts: Buffer[] = [];
+  const keep = BODY_KEEP_BYTES + margin;
   let n = 0;
   try {
     for await (const chunk of body) {
       touch();
-      if (n < BODY_KEEP_BYTES) {
-        parts.push(chunk.subarray(0, BODY_KEEP_BYTES - n));
-        n += Math.min(chunk.length, BODY_KEEP_BYTES - n);
+      if (n < keep) {
+        parts.push(chunk.subarray(0, keep - n));
+        n += Math.min(chunk.length, keep - n);
       }
-      if (n >= BODY_KEEP_BYTES) break;
+      if (n >= keep) break;
     }
   } catch {
     // A body that breaks off after the status line still has a usable status.
