@@ -49,7 +49,8 @@ export interface Receiver {
   readonly server: Server;
   /**
    * Stop accepting, let uploads in flight finish for up to `graceMs`, then abort the rest
-   * (their temp files are removed) and resolve once every connection is closed.
+   * (their temp files are removed) and resolve once every connection is closed, or at the
+   * latest two seconds after the grace period.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -61,6 +62,9 @@ function whoOf(req: IncomingMessage): Fields {
   const cn = peer.subject.CN;
   return { client_cn: Array.isArray(cn) ? cn.join(',') : cn, client_serial: peer.serialNumber };
 }
+
+/** After aborting what is left at close(), how long its handlers get to clean up. */
+const CLEANUP_WAIT_MS = 2_000;
 
 export async function createReceiver(o: ReceiverOptions): Promise<Receiver> {
   const log = o.log ?? silentLogger;
@@ -181,8 +185,14 @@ export async function createReceiver(o: ReceiverOptions): Promise<Receiver> {
       // its temp file before it settles.
       server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
-      await Promise.allSettled([...inFlight]);
-      await closed;
+      // Handlers see their connection close and clean up at once; a bounded wait keeps a
+      // handler that never settles (a bug) from holding the process past its stop timeout.
+      // Its temp file, if any, is removed at the next start.
+      const settled = await Promise.race([
+        Promise.allSettled([...inFlight, closed]).then(() => true),
+        sleep(CLEANUP_WAIT_MS).then(() => false),
+      ]);
+      if (!settled) log.warn('receiver_stop_incomplete', { in_flight: inFlight.size, waited_ms: CLEANUP_WAIT_MS });
     })();
     return closing;
   };
