@@ -99,7 +99,16 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
 
   try {
     signal.addEventListener('abort', onStop, { once: true });
-    const first = await lockPass(config.paths.state, 'daemon', { signal });
+    // A tool (requeue, say) may hold the pass lock: wait for it, but a SIGTERM meanwhile is
+    // a clean stop before READY=1, not an internal error.
+    const first = await lockPass(config.paths.state, 'daemon', { signal }).catch((err: unknown) => {
+      if (signal.aborted) return null;
+      throw err;
+    });
+    if (!first) {
+      log.notice('daemon_stopped', { before_ready: true });
+      return ExitCodes.OK;
+    }
     try {
       const rec = await recover(config.paths, log);
       log.info('recovered', { ...rec });
@@ -145,7 +154,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
           continue;
         }
         passFailures = 0;
-        const pruned = await housekeeping(config, Date.now(), log).catch((err: unknown) => {
+        const pruned = await housekeeping(config, Date.now(), log, { onProgress: () => gate.progress() }).catch((err: unknown) => {
           log.error('housekeeping_failed', { ...errorFields(err) });
           return null;
         });

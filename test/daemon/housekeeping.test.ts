@@ -5,6 +5,10 @@
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { housekeeping } from '../../src/daemon/housekeeping.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { prepareFolders } from '../../src/queue/folders.js';
 import { killAll, sleep, startDaemon, until, type DaemonProc } from '../helpers/daemon.js';
 import { makeWorld, type Overrides, type World } from '../helpers/world.js';
 
@@ -158,5 +162,34 @@ describe('housekeeping in the daemon', () => {
     expect(await w.list(w.shipped)).toEqual([]);
     expect(await w.stored()).toEqual(['ep-old-recording.tar.zst']);
     expect((await d.stop()).code).toBe(0);
+  });
+});
+
+describe('housekeeping() on a clock moved forward', () => {
+  it('counts shipped age from the retirement (ctime), just inside kept, just outside pruned, and reports progress per folder', async () => {
+    const w = await world({ 'shipped.keep_days': 2, 'quarantine.keep_days': 0, 'quarantine.cleanup_interval_s': 3600 });
+    for (const id of ['s-1', 's-2', 's-3']) {
+      const dir = join(w.shipped, id);
+      await mkdir(dir, { recursive: true });
+      const old = new Date('2018-01-01T00:00:00Z'); // the recording's own age must not count
+      await utimes(dir, old, old);
+    }
+    const { config } = await loadConfig(w.configFile);
+    await prepareFolders(config);
+    const retired = Date.now();
+    let progress = 0;
+    const inside = await housekeeping(config, retired + 2 * DAY_MS - 60_000, silentLogger, { onProgress: () => progress++ });
+    expect(inside).toEqual({ ran: true, quarantineRemoved: 0, shippedRemoved: 0 });
+    expect(progress).toBeGreaterThanOrEqual(3);
+    expect(await w.list(w.shipped)).toEqual(['s-1', 's-2', 's-3']);
+
+    // Within the cleanup interval the gate holds, whatever the ages.
+    const gated = await housekeeping(config, retired + 2 * DAY_MS + 60_000, silentLogger);
+    expect(gated.ran).toBe(false);
+    expect(await w.list(w.shipped)).toEqual(['s-1', 's-2', 's-3']);
+
+    const outside = await housekeeping(config, retired + 2 * DAY_MS + 60_000, silentLogger, { force: true });
+    expect(outside).toEqual({ ran: true, quarantineRemoved: 0, shippedRemoved: 3 });
+    expect(await w.list(w.shipped)).toEqual([]);
   });
 });

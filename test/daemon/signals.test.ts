@@ -2,9 +2,10 @@
 // `systemctl reload` (ExecReload=/bin/kill -HUP $MAINPID, or Type=notify-reload).
 
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, startDaemon, until } from '../helpers/daemon.js';
+import { lockPass } from '../../src/queue/lock.js';
+import { killAll, sleep, startDaemon, until } from '../helpers/daemon.js';
 import { NotifySocket } from '../helpers/notify.js';
 import { makeWorld, type World } from '../helpers/world.js';
 
@@ -85,6 +86,40 @@ describe('SIGTERM', () => {
   });
 });
 
+describe('before READY=1', () => {
+  it('waits for a tool that holds the pass lock, and a SIGTERM meanwhile is a clean exit 0', async () => {
+    const w = await world();
+    await mkdir(w.state, { recursive: true });
+    // This test process plays the tool (requeue, say) that holds the pass lock.
+    const held = await lockPass(w.state, 'requeue');
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await sleep(1_000);
+    expect(ns.indexOf('READY', '1', from)).toBe(-1);
+    const exit = await d.stop('SIGTERM');
+    await held.release();
+    expect(exit.code).toBe(0);
+    expect(d.lines.join('\n')).not.toMatch(/internal error/);
+    expect(d.lines.join('\n')).toMatch(/event=daemon_stopped before_ready=true/);
+    expect(ns.indexOf('READY', '1', from)).toBe(-1);
+  });
+
+  it('sends READY=1 as soon as the tool lets go of the pass lock', async () => {
+    const w = await world();
+    await mkdir(w.state, { recursive: true });
+    const held = await lockPass(w.state, 'requeue');
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await sleep(800);
+    expect(ns.indexOf('READY', '1', from)).toBe(-1);
+    const releasedAt = Date.now();
+    await held.release();
+    const ready = await ns.waitForField('READY', '1', 5_000, from);
+    expect(ready.at - releasedAt).toBeLessThan(2_000);
+    expect((await d.stop()).code).toBe(0);
+  });
+});
+
 describe('SIGHUP', () => {
   it('sends RELOADING=1 with MONOTONIC_USEC, then READY=1, and the new config takes effect', async () => {
     const w = await world();
@@ -106,8 +141,8 @@ describe('SIGHUP', () => {
     await d.waitLog(/event=reloaded/);
 
     await w.makeEpisode('ep-big', { 'data.bin': 'more than ten bytes of payload' });
-    await until('ep-big in quarantine/', async () => (await w.list(w.quarantine)).includes('ep-big'), 10_000);
-    expect(d.lines.join('\n')).toMatch(/event=quarantined .*episode=ep-big .*reason=too_large/);
+    await d.waitLog(/event=quarantined .*episode=ep-big .*reason=too_large/, 10_000);
+    expect(await w.list(w.quarantine)).toEqual(['ep-big']);
     expect((await d.stop()).code).toBe(0);
   });
 
