@@ -7,10 +7,15 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import type { Paths } from '../config/schema.js';
 import { fsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { fingerprintEpisode, packEpisode } from '../pack/index.js';
+import type * as Packer from '../pack/index.js';
 import { VERSION } from '../version.js';
 import { fsyncDir, tmpName, unlinkIfExists, writeFileAtomic } from './atomic.js';
 import { archivePath, episodeDir, sidecarPath, type Sidecar } from './layout.js';
+
+// The packer (tar-stream, the zstd binding) is loaded by the first pack, not at start-up:
+// a daemon with nothing to ship reaches READY=1 without paying for it.
+let packer: Promise<typeof Packer> | undefined;
+const loadPacker = (): Promise<typeof Packer> => (packer ??= import('../pack/index.js'));
 
 export interface Archive {
   readonly id: string;
@@ -59,7 +64,7 @@ export async function prepareArchive(o: PrepareOptions): Promise<Archive> {
   const dir = episodeDir(paths, id);
   const old = await readSidecar(paths, id);
   if (old) {
-    const fp = await fingerprintEpisode(dir, o.signal);
+    const fp = await (await loadPacker()).fingerprintEpisode(dir, o.signal);
     if (fp === old.fingerprint) {
       o.log.info('archive_reused', { episode: id, bytes: old.bytes });
       return { id, path: archivePath(paths, id), bytes: old.bytes, sha256: Buffer.from(old.sha256, 'hex'), inputBytes: old.input_bytes, reused: true };
@@ -69,7 +74,7 @@ export async function prepareArchive(o: PrepareOptions): Promise<Archive> {
   await dropPair(paths, id);
 
   const tmp = tmpName(paths.outbox, id);
-  const res = await packEpisode({
+  const res = await (await loadPacker()).packEpisode({
     episodeDir: dir,
     id,
     out: tmp,

@@ -8,13 +8,11 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { request } from 'undici';
 import { materialStamp, readTlsMaterial, type TlsMaterial } from '../config/credentials.js';
 import type { Config } from '../config/schema.js';
 import { ErrorCodes, ShipperError } from '../errors.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { USER_AGENT } from '../version.js';
-import { createAgent } from './agent.js';
 import {
   classifyStatus,
   describeNetworkKind,
@@ -26,6 +24,15 @@ import {
 import { unlimited, type Throttle } from './throttle.js';
 
 export const BODY_KEEP_BYTES = 4096;
+
+// undici is loaded by the first request, not at start-up: it is the largest module the
+// daemon needs (~100 files), and READY=1 should not wait for it. Loaded once per process.
+type Http = { request: typeof import('undici').request; createAgent: typeof import('./agent.js').createAgent };
+let http: Promise<Http> | undefined;
+function loadHttp(): Promise<Http> {
+  http ??= Promise.all([import('undici'), import('./agent.js')]).then(([u, a]) => ({ request: u.request, createAgent: a.createAgent }));
+  return http;
+}
 
 export interface Result {
   readonly class: OutcomeClass;
@@ -59,7 +66,7 @@ export interface ClientOptions {
   tls: TlsMaterial;
   log?: Logger;
   throttle?: Throttle;
-  /** Builds the dispatcher for a TLS set; production: createAgent. */
+  /** Builds the dispatcher for a TLS set, at the first request after a (re)load; production: createAgent. */
   makeDispatcher?: (config: Config, tls: TlsMaterial) => Dispatcher;
   now?: () => number;
 }
@@ -71,10 +78,11 @@ class IdleTimeout extends Error {
 export class ReceiverClient {
   #config: Config;
   #tls: TlsMaterial;
-  #dispatcher: Dispatcher;
+  /** Made by the first request (see loadHttp); null until then and after replace(). */
+  #dispatcher: Dispatcher | null = null;
   #log: Logger;
   #throttle: Throttle;
-  #make: (config: Config, tls: TlsMaterial) => Dispatcher;
+  #make: ((config: Config, tls: TlsMaterial) => Dispatcher) | null;
   #now: () => number;
   #rotationError: string | null = null;
 
@@ -83,9 +91,8 @@ export class ReceiverClient {
     this.#tls = options.tls;
     this.#log = options.log ?? silentLogger;
     this.#throttle = options.throttle ?? unlimited;
-    this.#make = options.makeDispatcher ?? createAgent;
+    this.#make = options.makeDispatcher ?? null;
     this.#now = options.now ?? (() => performance.now());
-    this.#dispatcher = this.#make(this.#config, this.#tls);
     if (this.#tls.token) this.#log.redact(this.#tls.token);
   }
 
@@ -100,13 +107,21 @@ export class ReceiverClient {
     this.#tls = tls;
     if (throttle) this.#throttle = throttle;
     if (tls.token) this.#log.redact(tls.token);
-    this.#dispatcher = this.#make(config, tls);
+    this.#dispatcher = null;
     this.#rotationError = null;
-    void old.close().catch(() => {});
+    void old?.close().catch(() => {});
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close().catch(() => {});
+    const d = this.#dispatcher;
+    this.#dispatcher = null;
+    await d?.close().catch(() => {});
+  }
+
+  /** The dispatcher for the current TLS set, made on first use. */
+  #current(createAgent: Http['createAgent']): Dispatcher {
+    this.#dispatcher ??= (this.#make ?? createAgent)(this.#config, this.#tls);
+    return this.#dispatcher;
   }
 
   /** Pick up rotated TLS files before a new request (a few stat calls). */
@@ -196,6 +211,8 @@ export class ReceiverClient {
     /** A 2xx is a receipt only once this many body bytes went out. */
     bodyBytes: number,
   ): Promise<Result> {
+    const { request, createAgent } = await loadHttp();
+    const dispatcher = this.#current(createAgent);
     const target = this.#config.receiver.url;
     const idleMs = this.#config.receiver.idleTimeoutMs;
     const started = this.#now();
@@ -212,7 +229,7 @@ export class ReceiverClient {
         method,
         headers,
         body: makeBody ? Readable.from(makeBody(touch, ac.signal), { objectMode: false, highWaterMark: 1 }) : null,
-        dispatcher: this.#dispatcher,
+        dispatcher,
         signal: ac.signal,
       });
       touch();
