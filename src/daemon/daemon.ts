@@ -4,8 +4,8 @@
 // watchdog allows, each ending in a ping from this loop (a loop that stops turning stops
 // pinging). SIGTERM: STOPPING=1, no new work, the upload in flight gets `graceMs`, then it
 // is aborted; every episode stays in a consistent folder; exit 0. SIGHUP: RELOADING=1,
-// re-read config, certificates and token, READY=1; a broken config is refused and the old
-// one kept.
+// re-read config, certificates and token, READY=1, at once, even in the middle of a pass; a
+// broken config is refused and the old one kept.
 
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,13 +88,27 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
 
   let wakeSleep: (() => void) | null = null;
   const wake = () => wakeSleep?.();
-  let reloadRequested = false;
   let passFailures = 0;
+  // SIGHUP: the reload runs at once, beside whatever the loop is doing — a pass in flight
+  // keeps the config, client and scanner it started with, the next pass takes the new ones —
+  // so READY=1 answers `systemctl reload` within moments even during an hour-long upload
+  // (systemd gives a reload TimeoutStartSec). Reloads run one after another, and one that
+  // arrives before the first READY=1 waits for it: READY=1 never precedes the recovery.
+  let markReady!: () => void;
+  const readyOnce = new Promise<void>((resolve) => (markReady = resolve));
+  let reloads: Promise<void> = Promise.resolve();
   deps.onHangup(() => {
-    notifier.reloading();
-    reloadRequested = true;
     log.notice('reload_requested', {});
-    wake();
+    reloads = reloads
+      .then(() => readyOnce)
+      .then(async () => {
+        notifier.reloading();
+        config = await reload(config);
+      })
+      .catch((err: unknown) => {
+        log.error('reload_failed', { ...errorFields(err), keeping: 'the running configuration' });
+        notifier.ready();
+      });
   });
 
   try {
@@ -118,6 +132,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
     status.counts.shipped = await countFolders(config.paths.shipped);
     status.counts.quarantined = await countFolders(config.paths.quarantine);
     notifier.ready();
+    markReady();
     log.notice('daemon_ready', { host_id: config.hostId, receiver: config.receiver.url, watchdog_usec: notifier.watchdogUsec ?? undefined, notify: notifier.via });
     status.idle();
     gate.progress();
@@ -128,10 +143,6 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
     };
 
     while (!signal.aborted) {
-      if (reloadRequested) {
-        reloadRequested = false;
-        config = await reload(config);
-      }
       // A tool (requeue, quarantine-unstamped) waits for the pass lock: let it go first.
       while (!signal.aborted && (await someoneWaits(config.paths.state))) await sliceSleep(100);
       if (signal.aborted) break;
@@ -194,10 +205,10 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
     return Math.max(0, Math.min(config.ship.scanIntervalMs, next === null ? Infinity : next - now));
   }
 
-  /** Sleep `ms`, woken by a signal or a reload; ping the watchdog at the end of each slice. */
+  /** Sleep `ms`, woken by SIGTERM; ping the watchdog at the end of each slice. */
   async function sliceSleep(ms: number): Promise<void> {
     let left = ms;
-    while (left > 0 && !signal.aborted && !reloadRequested) {
+    while (left > 0 && !signal.aborted) {
       const slice = Math.min(left, gate.enabled ? gate.sliceMs : left);
       const ac = new AbortController();
       wakeSleep = () => ac.abort();

@@ -146,6 +146,42 @@ describe('SIGHUP', () => {
     expect((await d.stop()).code).toBe(0);
   });
 
+  it('answers a reload during a long upload at once (READY=1 within a second), and the upload goes on', async () => {
+    const w = await world();
+    await w.writeConfig({ 'ship.max_bytes_per_s': 150_000 });
+    await w.makeEpisode('ep-long', { 'data.bin': randomBytes(600_000) });
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await ns.waitFor((m) => /^shipping ep-long/.test(m.fields.STATUS ?? ''), 15_000, from);
+    d.child.kill('SIGHUP');
+    const reloading = await ns.waitForField('RELOADING', '1', 5_000, from);
+    const ready = await ns.waitForField('READY', '1', 5_000, ns.messages.indexOf(reloading) + 1);
+    expect(ready.at - reloading.at).toBeLessThan(1_000);
+    expect(d.lines.join('\n')).not.toMatch(/event=shipped/);
+    await d.waitLog(/event=shipped .*episode=ep-long/, 15_000);
+    expect(await w.stored()).toEqual(['ep-long.tar.zst']);
+    expect((await d.stop()).code).toBe(0);
+  });
+
+  it('a SIGHUP before READY=1 is applied after the recovery, never with an early READY=1', async () => {
+    const w = await world();
+    await mkdir(w.state, { recursive: true });
+    const held = await lockPass(w.state, 'requeue');
+    const from = ns.messages.length;
+    const d = startDaemon(w, { env: ns.env(2_000_000) });
+    await d.catches(1); // SIGHUP: the handler is in place (node's default would end it)
+    await sleep(300);
+    d.child.kill('SIGHUP');
+    await sleep(500);
+    expect(ns.indexOf('READY', '1', from)).toBe(-1);
+    await held.release();
+    await d.waitLog(/event=reloaded/, 5_000);
+    await until('two READY=1', () => ns.messages.slice(from).filter((m) => m.fields.READY === '1').length === 2, 5_000);
+    const log = d.lines.join('\n');
+    expect(log.indexOf('event=daemon_ready')).toBeLessThan(log.indexOf('event=reloaded'));
+    expect((await d.stop()).code).toBe(0);
+  });
+
   it('refuses a broken config (event=reload_refused), says READY=1 again and goes on shipping with the old one', async () => {
     const w = await world();
     const from = ns.messages.length;

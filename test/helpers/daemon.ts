@@ -4,6 +4,7 @@
 // its test.
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { SHIPPER, type World } from './world.js';
 
 export interface Exit {
@@ -22,6 +23,8 @@ export interface DaemonProc {
   done(): boolean;
   /** Wait for a stderr line matching `re` (searching the lines seen so far too). */
   waitLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Wait until the process has a handler for signal number `signo` (Linux: SigCgt). */
+  catches(signo: number, timeoutMs?: number): Promise<void>;
   /** Send `signal` and wait for the exit; `ms` is the time from signal to exit. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit & { ms: number }>;
 }
@@ -97,6 +100,13 @@ export function startDaemon(w: World, options: StartOptions = {}): DaemonProc {
     exited,
     done: () => finished,
     waitLog,
+    async catches(signo: number, timeoutMs = 10_000) {
+      await until(`pid ${child.pid} to catch signal ${signo}`, async () => {
+        const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+        const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+        return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(signo - 1))) !== 0n;
+      }, timeoutMs, 20);
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
       const t0 = performance.now();
       child.kill(signal);
