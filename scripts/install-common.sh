@@ -201,6 +201,22 @@ native_notify_built() {
   [[ -f $DESTDIR/opt/shipper/node_modules/sd-notify/build/Release/notify.node ]]
 }
 
+# link_command NAME: /usr/local/bin/NAME -> /opt/shipper/bin/NAME.js, so that `shipper
+# status` works from a shell. A file of that name that is not our link is left alone.
+link_command() {
+  local name=$1 target=/opt/shipper/bin/$1.js link
+  link=$DESTDIR/usr/local/bin/$name
+  step "command $link -> $target"
+  if [[ -L $link && $(readlink "$link") == "$target" ]]; then
+    note "unchanged"
+  elif [[ -e $link || -L $link ]]; then
+    note "$link exists and is not this install's link: left alone"
+  else
+    [[ -d $(dirname "$link") ]] || run mkdir -p "$(dirname "$link")"
+    run ln -s "$target" "$link"
+  fi
+}
+
 # install_unit NAME: etc/NAME.service -> /etc/systemd/system/NAME.service (always replaced:
 # site changes belong in drop-ins).
 install_unit() {

@@ -17,7 +17,8 @@
 #
 # What it does: checks Node 20.19+; installs zstd, libsystemd-dev and the compiler the
 # native sd-notify module needs, if missing (apt-get); creates the `shipper` system user;
-# builds the code into /opt/shipper; installs /etc/systemd/system/shipper.service; creates
+# builds the code into /opt/shipper (and links /usr/local/bin/shipper to it); installs
+# /etc/systemd/system/shipper.service; creates
 # /etc/shipper/lab-host.toml from lab-host.toml.example only if it does not exist; creates
 # the data folders under /var/lib/shipper with their owners and modes; reloads systemd and
 # restarts the unit only if it is enabled (it never starts a unit that was not enabled).
@@ -68,6 +69,7 @@ ensure_packages "zstd (the archive format), libsystemd-dev and a compiler (nativ
   cmd:zstd=zstd /usr/include/systemd/sd-daemon.h=libsystemd-dev cmd:make=make cmd:g++=g++ cmd:python3=python3
 ensure_user shipper /var/lib/shipper "shipper, ships telemetry episodes"
 install_code "$SRC"
+link_command shipper
 
 install_unit shipper
 step "unit drop-ins written by this script"
@@ -114,4 +116,4 @@ restart_if_enabled shipper
 step "done"
 note "code: /opt/shipper   unit: /etc/systemd/system/shipper.service   config: /etc/shipper/lab-host.toml"
 note "client key: /etc/shipper/client.key owned by shipper, mode 0600 (or as a credential: see the unit)"
-note "smoke test: sudo -u shipper /usr/bin/node /opt/shipper/bin/shipper.js --ping --config /etc/shipper/lab-host.toml"
+note "check: sudo -u shipper shipper check-config && sudo -u shipper shipper --ping"

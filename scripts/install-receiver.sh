@@ -44,6 +44,7 @@ check_node
 ensure_packages "zstd (the receiver checks every archive with it)" cmd:zstd=zstd
 ensure_user shipper-receiver /var/lib/shipper-receiver "shipper-receiver, stores shipped telemetry episodes"
 install_code "$SRC"
+link_command shipper-receiver
 install_unit shipper-receiver
 
 step "flags /etc/shipper-receiver/receiver.env"

@@ -104,6 +104,7 @@ describe('install-lab-host.sh in a DESTDIR root', () => {
     expect(existsSync(join(root, 'opt/shipper/bin/shipper.js'))).toBe(true);
     expect(existsSync(join(root, 'opt/shipper/dist/cli/main.js'))).toBe(true);
     expect(existsSync(join(root, 'opt/shipper.new'))).toBe(false);
+    expect(await readlink(join(root, 'usr/local/bin/shipper'))).toBe('/opt/shipper/bin/shipper.js');
 
     const unit = await readFile(join(root, 'etc/systemd/system/shipper.service'), 'utf8');
     const shipped = await readFile(join(ROOT, 'etc/shipper.service'), 'utf8');
@@ -167,6 +168,16 @@ describe('install-lab-host.sh in a DESTDIR root', () => {
     expect(await modeOf(config)).toBe('0600');
   });
 
+  it('leaves a /usr/local/bin/shipper that is not its own link alone', async () => {
+    const root = await newRoot();
+    await mkdir(join(root, 'usr/local/bin'), { recursive: true });
+    await writeFile(join(root, 'usr/local/bin/shipper'), '#!/bin/sh\necho a wrapper of the site\n');
+    const r = await labHost(root);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/exists and is not this install's link: left alone/);
+    expect(await readFile(join(root, 'usr/local/bin/shipper'), 'utf8')).toMatch(/wrapper of the site/);
+  });
+
   it('--dry-run prints the steps and changes nothing, on an empty root and on an installed one', async () => {
     const empty = await newRoot();
     const dry = await labHost(empty, '--dry-run');
@@ -221,6 +232,7 @@ describe('install-receiver.sh in a DESTDIR root', () => {
     const r = await receiver(root);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    expect(await readlink(join(root, 'usr/local/bin/shipper-receiver'))).toBe('/opt/shipper/bin/shipper-receiver.js');
     const unit = await readFile(join(root, 'etc/systemd/system/shipper-receiver.service'), 'utf8');
     expect(unit).toMatch(/^User=shipper-receiver$/m);
     const env = join(root, 'etc/shipper-receiver/receiver.env');
