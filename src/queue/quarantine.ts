@@ -4,7 +4,7 @@
 // finished by recovery (an episode in episodes/ that carries a reason file).
 
 import { open, readFile, rename } from 'node:fs/promises';
-import { BODY_KEEP_BYTES } from '../transport/client.js';
+import { BODY_KEEP_BYTES, utf8Prefix } from '../transport/client.js';
 import { fsError } from '../errors.js';
 import type { Paths } from '../config/schema.js';
 import { VERSION } from '../version.js';
@@ -45,7 +45,7 @@ export function makeReason(name: Buffer, hostId: string, input: ReasonInput, now
     quarantined_at: now.toISOString(),
     reason: input.reason,
     http_status: input.httpStatus ?? null,
-    receiver_body: body === null ? null : Buffer.from(body, 'utf8').subarray(0, BODY_KEEP_BYTES).toString('utf8'),
+    receiver_body: body === null ? null : utf8Prefix(body, BODY_KEEP_BYTES),
     archive_sha256: input.archiveSha256 ?? null,
     archive_bytes: input.archiveBytes ?? null,
     shipper_version: VERSION,

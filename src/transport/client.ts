@@ -7,6 +7,7 @@
 
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { materialStamp, readTlsMaterial, type TlsMaterial } from '../config/credentials.js';
 import type { Config } from '../config/schema.js';
@@ -24,6 +25,14 @@ import {
 import { unlimited, type Throttle } from './throttle.js';
 
 export const BODY_KEEP_BYTES = 4096;
+
+/** The longest prefix of `text` whose UTF-8 fits in `max` bytes, never a character cut in two. */
+export function utf8Prefix(text: string, max: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  // A cut sequence would decode to U+FFFD, three bytes: past the limit. StringDecoder holds
+  // an incomplete trailing sequence back instead.
+  return bytes.length <= max ? text : new StringDecoder('utf8').write(bytes.subarray(0, max));
+}
 
 // undici is loaded by the first request, not at start-up: it is the largest module the
 // daemon needs (~100 files), and READY=1 should not wait for it. Loaded once per process.
@@ -150,7 +159,7 @@ export class ReceiverClient {
     const token = this.#tls.token;
     if (text === null) return text;
     const clean = token && text.includes(token) ? text.split(token).join('[redacted]') : text;
-    return Buffer.from(clean, 'utf8').subarray(0, BODY_KEEP_BYTES).toString('utf8') as T;
+    return utf8Prefix(clean, BODY_KEEP_BYTES) as T;
   }
 
   #headers(extra: Record<string, string>): Record<string, string> {
