@@ -38,6 +38,9 @@ const frameBytes = Number(values['frame-mib']) * 1024 * 1024;
 const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
 
 const { packEpisode } = await import(new URL('../dist/pack/index.js', import.meta.url).href);
+const { createLogger } = await import(new URL('../dist/log/logger.js', import.meta.url).href);
+/** The pack's own summary line (event=pack_done: frames, io mode, ms), printed as it comes. */
+const debugLog = createLogger({ level: 'debug', journald: true, write: (l) => process.stdout.write(`    ${l.slice(3)}`) });
 
 /** xorshift32: the same bytes on every host, so runs are comparable. */
 function prng(seed) {
@@ -138,7 +141,7 @@ async function bench(name, parent, id, inputBytes) {
     await rm(ours, { force: true });
     const c0 = process.cpuUsage();
     const a = await time(async () => {
-      const opts = { episodeDir, id, out: ours, level, frameBytes };
+      const opts = { episodeDir, id, out: ours, level, frameBytes, log: debugLog };
       if (parallel !== undefined) opts.parallel = parallel;
       await packEpisode(opts);
     });

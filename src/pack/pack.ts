@@ -14,7 +14,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ErrorCodes, fsError, ShipperError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { silentLogger, type Logger } from '../log/logger.js';
 import { Fingerprint } from './fingerprint.js';
 import { FrameWriter } from './frames.js';
 import { Pacer } from './pacer.js';
@@ -98,8 +98,9 @@ export async function packEpisode(o: PackOptions, internals: PackInternals = {})
     stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true });
   });
   aborted.catch(ignore);
+  const pacer = internals.pacer ?? new Pacer();
+  const started = performance.now();
   try {
-    const pacer = internals.pacer ?? new Pacer();
     const result = await Promise.race([pipeline(o, frames, stop.signal, pacer), aborted]);
     const written = await Promise.race([frames.end(), aborted]);
     if (o.signal?.aborted) throw abortedError(`pack ${o.id}`);
@@ -109,6 +110,17 @@ export async function packEpisode(o: PackOptions, internals: PackInternals = {})
     } catch (err) {
       throw fsError(`pack ${o.id}: fsync ${o.out}`, err);
     }
+    (o.log ?? silentLogger).debug('pack_done', {
+      id: o.id,
+      entries: result.entries,
+      skipped: result.skipped,
+      input_bytes: result.inputBytes,
+      bytes: written.bytes,
+      frames: written.frames,
+      level: o.level,
+      io: pacer.sync ? 'sync' : 'threadpool',
+      ms: Math.round(performance.now() - started),
+    });
     return { ...result, bytes: written.bytes, sha256: written.sha256 };
   } catch (err) {
     stop.abort(err);
