@@ -67,7 +67,7 @@ function inside(id: string, name: string): boolean {
 async function tarZst(entries: Entry[]): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => void chunks.push(c));
+  pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
   const ended = once(pack, 'end');
   for (const e of entries) {
     await new Promise<void>((resolve, reject) => {
