@@ -34,13 +34,14 @@ function pings(from: number, to: number): number[] {
   return ns.with('WATCHDOG', '1').map((m) => m.at).filter((t) => t >= from && t <= to);
 }
 
-async function putStarted(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const e = fw.proxy.events.find((x) => x.what === 'request' && x.method === 'PUT' && x.outcome === 'open');
+/** When the first PUT at or after proxy event `from` reached the proxy (epoch ms). */
+async function putStarted(from: number): Promise<number> {
+  for (let i = 0; i < 800; i++) {
+    const e = fw.proxy.events.slice(from).find((x) => x.what === 'request' && x.method === 'PUT');
     if (e) return e.t!;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error('no PUT reached the proxy');
+  throw new Error('no PUT reached the proxy within 20 s');
 }
 
 describe('WATCHDOG=1 follows the bytes of an upload', () => {
@@ -48,8 +49,9 @@ describe('WATCHDOG=1 follows the bytes of an upload', () => {
     await addEpisode(fw, 'ep-trickle', { 'payload.bin': randomBytes(24_000_000) });
     fw.proxy.setPlan({ request: (r) => (r.method === 'PUT' ? { kind: 'trickle', bytesPerSec: 4_000_000 } : { kind: 'pass' }) });
     await fw.w.writeConfig({ 'receiver.url': fw.proxy.url, 'ship.concurrency': 1, 'receiver.idle_timeout_s': 6, 'retry.initial_s': 0.5, 'retry.max_s': 1 });
+    const from = fw.proxy.events.length;
     const d: DaemonProc = startDaemon(fw.w, { env: ns.env(WATCHDOG_USEC) });
-    const started = await putStarted();
+    const started = await putStarted(from);
     const line = await d.waitLog(/event=shipped episode=ep-trickle/, 40_000);
     const shippedAt = timeOf(line);
     const during = pings(started, shippedAt);
@@ -68,8 +70,9 @@ describe('WATCHDOG=1 follows the bytes of an upload', () => {
     let stalls = 0;
     fw.proxy.setPlan({ request: (r) => (r.method === 'PUT' && stalls++ === 0 ? { kind: 'stall', afterBytes: 500_000 } : { kind: 'pass' }) });
     await fw.w.writeConfig({ 'receiver.url': fw.proxy.url, 'ship.concurrency': 1, 'receiver.idle_timeout_s': 5, 'retry.initial_s': 0.5, 'retry.max_s': 1 });
+    const from = fw.proxy.events.length;
     const d = startDaemon(fw.w, { env: ns.env(WATCHDOG_USEC) });
-    const started = await putStarted();
+    const started = await putStarted(from);
     const stopLine = await d.waitLog(/event=pass_stopped class=unreachable code=SHIP_RECEIVER_UNREACHABLE kind=idle_timeout/, 30_000);
     const stoppedAt = timeOf(stopLine);
     // Once the socket buffers were full no byte moved, and no ping went out for seconds:
