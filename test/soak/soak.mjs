@@ -11,7 +11,9 @@
 //   npm run soak -- --minutes 8 --kill-every 2   the same, plus kill -9 of the daemon every ~2 s
 //
 // Options: --minutes N (5), --fault-rate P (0.3 of connections/requests get a fault),
-// --kill-every S (0 = never), --sample-s S (10), --json FILE (summary as JSON), --keep.
+// --kill-every S (0 = never), --sample-s S (10), --json FILE (summary as JSON), --keep,
+// --node-options "..." (for the daemon, e.g. "--max-old-space-size=48": a leak would then
+// end in a crash instead of a slowly rising RSS).
 // Exits 0 when nothing was lost or duplicated, 1 otherwise. Needs a build (npm run build).
 
 import { spawn } from 'node:child_process';
@@ -29,7 +31,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const SHIPPER = join(ROOT, 'bin/shipper.js');
 
 function parseArgs(argv) {
-  const o = { minutes: 5, faultRate: 0.3, killEvery: 0, sampleS: 10, json: null, keep: false };
+  const o = { minutes: 5, faultRate: 0.3, killEvery: 0, sampleS: 10, json: null, keep: false, nodeOptions: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--sample-s') o.sampleS = Number(next());
     else if (a === '--json') o.json = next();
     else if (a === '--keep') o.keep = true;
+    else if (a === '--node-options') o.nodeOptions = next();
     else throw new Error(`unknown option ${a}`);
   }
   if (!(o.minutes > 0)) throw new Error('--minutes must be > 0');
@@ -169,9 +172,11 @@ async function main() {
   let kills = 0;
   let restarts = 0;
   let internalErrors = 0;
+  let selfExits = 0;
   const logTail = [];
   const startDaemon = () => {
-    const child = spawn(process.execPath, [SHIPPER, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...(o.nodeOptions ? { NODE_OPTIONS: o.nodeOptions } : {}) };
+    const child = spawn(process.execPath, [SHIPPER, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
     child.stderr.setEncoding('utf8').on('data', (d) => {
       if (/internal error/.test(d)) internalErrors++;
       logTail.push(...d.split('\n').filter(Boolean));
@@ -217,7 +222,7 @@ async function main() {
   let nextSample = t0;
   let nextKill = o.killEvery > 0 ? t0 + o.killEvery * 1000 * (0.5 + Math.random()) : Infinity;
   const print = (line) => process.stdout.write(line + '\n');
-  print(`soak: ${o.minutes} min, fault rate ${o.faultRate}, kill -9 ${o.killEvery > 0 ? `every ~${o.killEvery} s` : 'never'}, in ${dir}`);
+  print(`soak: ${o.minutes} min, fault rate ${o.faultRate}, kill -9 ${o.killEvery > 0 ? `every ~${o.killEvery} s` : 'never'}${o.nodeOptions ? `, daemon NODE_OPTIONS=${o.nodeOptions}` : ''}, in ${dir}`);
   print('   t_s  rss_mb  fds  made  shipped  pending  proxy_conns  proxy_reqs');
   while (Date.now() < endAt) {
     await sleep(200);
@@ -233,6 +238,7 @@ async function main() {
       // The daemon is never supposed to exit by itself.
       const e = await daemon.exited;
       print(`daemon exited by itself: ${JSON.stringify(e)}; last log lines:\n${logTail.slice(-20).join('\n')}`);
+      selfExits++;
       startDaemon();
       restarts++;
     }
@@ -276,6 +282,7 @@ async function main() {
   const dupes = shippedNames.filter((x) => x.includes('~'));
   if (dupes.length) problems.push(`${dupes.length} episodes shipped twice: ${dupes.slice(0, 5).join(', ')}`);
   if (stop.code !== 0) problems.push(`the daemon's SIGTERM exit was ${JSON.stringify(stop)}`);
+  if (selfExits) problems.push(`the daemon exited by itself ${selfExits} times`);
   if (internalErrors) problems.push(`${internalErrors} internal errors in the daemon's log`);
   let verified = 0;
   const scratch = join(dir, 'verify');
@@ -305,6 +312,7 @@ async function main() {
     killEvery: o.killEvery,
     kills,
     restarts,
+    selfExits,
     episodesMade: made.size,
     shipped: shippedNames.length,
     verifiedIntact: verified,
