@@ -13,13 +13,14 @@
 // Options: --minutes N (5), --fault-rate P (0.3 of connections/requests get a fault),
 // --kill-every S (0 = never), --sample-s S (10), --json FILE (summary as JSON), --keep,
 // --node-options "..." (for the daemon, e.g. "--max-old-space-size=48": a leak would then
-// end in a crash instead of a slowly rising RSS).
+// end in a crash instead of a slowly rising RSS), --worktree (run the checkout's dist/
+// instead of a private build of git HEAD).
 // Exits 0 when nothing was lost or duplicated, 1 otherwise. Needs a build (npm run build).
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,10 +29,9 @@ import { makeBasicPki } from '../../scripts/lib/pki.mjs';
 import { startFaultProxy } from '../helpers/fault-proxy.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const SHIPPER = join(ROOT, 'bin/shipper.js');
 
 function parseArgs(argv) {
-  const o = { minutes: 5, faultRate: 0.3, killEvery: 0, sampleS: 10, json: null, keep: false, nodeOptions: '' };
+  const o = { minutes: 5, faultRate: 0.3, killEvery: 0, sampleS: 10, json: null, keep: false, nodeOptions: '', worktree: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -46,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = next();
     else if (a === '--keep') o.keep = true;
     else if (a === '--node-options') o.nodeOptions = next();
+    else if (a === '--worktree') o.worktree = true;
     else throw new Error(`unknown option ${a}`);
   }
   if (!(o.minutes > 0)) throw new Error('--minutes must be > 0');
@@ -110,6 +111,15 @@ function runPipe(cmd1, args1, cmd2, args2) {
   });
 }
 
+function runOut(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
+  });
+}
+
 async function procSample(pid) {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -121,11 +131,29 @@ async function procSample(pid) {
   }
 }
 
+/**
+ * The committed code (git HEAD), built in a folder of its own: work in progress in the
+ * checkout, or a rebuild of its dist/ by someone else while the soak runs, must not change
+ * what runs under it (a daemon restarted after kill -9 loads its modules again).
+ */
+async function buildHead(into) {
+  await mkdir(into, { recursive: true });
+  await runPipe('git', ['-C', ROOT, 'archive', 'HEAD', 'bin', 'src', 'package.json', 'tsconfig.json'], 'tar', ['-x', '-C', into]);
+  await symlink(join(ROOT, 'node_modules'), join(into, 'node_modules'));
+  await new Promise((resolve, reject) => {
+    const tsc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(into, 'tsconfig.json')], { stdio: 'inherit' });
+    tsc.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tsc exited ${code}`))));
+  });
+  return into;
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  if (!existsSync(join(ROOT, 'dist/receiver/server.js'))) throw new Error('no dist/: run npm run build first');
-  const { createReceiver } = await import(join(ROOT, 'dist/receiver/server.js'));
   const dir = await mkdtemp(join(tmpdir(), 'shipper-soak-'));
+  const app = o.worktree ? ROOT : await buildHead(join(dir, 'app'));
+  if (!existsSync(join(app, 'dist/receiver/server.js'))) throw new Error('no dist/: run npm run build first');
+  const SHIPPER = join(app, 'bin/shipper.js');
+  const { createReceiver } = await import(join(app, 'dist/receiver/server.js'));
   const data = join(dir, 'data');
   const episodes = join(data, 'episodes');
   const shipped = join(data, 'shipped');
@@ -222,7 +250,7 @@ async function main() {
   let nextSample = t0;
   let nextKill = o.killEvery > 0 ? t0 + o.killEvery * 1000 * (0.5 + Math.random()) : Infinity;
   const print = (line) => process.stdout.write(line + '\n');
-  print(`soak: ${o.minutes} min, fault rate ${o.faultRate}, kill -9 ${o.killEvery > 0 ? `every ~${o.killEvery} s` : 'never'}${o.nodeOptions ? `, daemon NODE_OPTIONS=${o.nodeOptions}` : ''}, in ${dir}`);
+  print(`soak of ${o.worktree ? 'the checkout' : `HEAD ${(await runOut('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).trim()}`}: ${o.minutes} min, fault rate ${o.faultRate}, kill -9 ${o.killEvery > 0 ? `every ~${o.killEvery} s` : 'never'}${o.nodeOptions ? `, daemon NODE_OPTIONS=${o.nodeOptions}` : ''}, in ${dir}`);
   print('   t_s  rss_mb  fds  made  shipped  pending  proxy_conns  proxy_reqs');
   while (Date.now() < endAt) {
     await sleep(200);
