@@ -68,6 +68,29 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
   let { config } = deps.loaded;
   const graceMs = deps.graceMs ?? 5000;
 
+  // SIGHUP: the reload runs at once, beside whatever the loop is doing — a pass in flight
+  // keeps the config, client and scanner it started with, the next pass takes the new ones —
+  // so READY=1 answers `systemctl reload` within moments even during an hour-long upload
+  // (systemd gives a reload TimeoutStartSec). Reloads run one after another, and one that
+  // arrives before the first READY=1 waits for it: READY=1 never precedes the recovery.
+  // Registered first thing, so that no SIGHUP after the config was read goes unheard.
+  let markReady!: () => void;
+  const readyOnce = new Promise<void>((resolve) => (markReady = resolve));
+  let reloads: Promise<void> = Promise.resolve();
+  deps.onHangup(() => {
+    log.notice('reload_requested', {});
+    reloads = reloads
+      .then(() => readyOnce)
+      .then(async () => {
+        notifier.reloading();
+        config = await reload(config);
+      })
+      .catch((err: unknown) => {
+        log.error('reload_failed', { ...errorFields(err), keeping: 'the running configuration' });
+        notifier.ready();
+      });
+  });
+
   await prepareFolders(config);
   const instance: HeldLock = await lockInstance(config.paths.state, 'daemon');
   const gate = new WatchdogGate(notifier);
@@ -89,27 +112,6 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
   let wakeSleep: (() => void) | null = null;
   const wake = () => wakeSleep?.();
   let passFailures = 0;
-  // SIGHUP: the reload runs at once, beside whatever the loop is doing — a pass in flight
-  // keeps the config, client and scanner it started with, the next pass takes the new ones —
-  // so READY=1 answers `systemctl reload` within moments even during an hour-long upload
-  // (systemd gives a reload TimeoutStartSec). Reloads run one after another, and one that
-  // arrives before the first READY=1 waits for it: READY=1 never precedes the recovery.
-  let markReady!: () => void;
-  const readyOnce = new Promise<void>((resolve) => (markReady = resolve));
-  let reloads: Promise<void> = Promise.resolve();
-  deps.onHangup(() => {
-    log.notice('reload_requested', {});
-    reloads = reloads
-      .then(() => readyOnce)
-      .then(async () => {
-        notifier.reloading();
-        config = await reload(config);
-      })
-      .catch((err: unknown) => {
-        log.error('reload_failed', { ...errorFields(err), keeping: 'the running configuration' });
-        notifier.ready();
-      });
-  });
 
   try {
     signal.addEventListener('abort', onStop, { once: true });

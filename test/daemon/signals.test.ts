@@ -94,7 +94,11 @@ describe('before READY=1', () => {
     const held = await lockPass(w.state, 'requeue');
     const from = ns.messages.length;
     const d = startDaemon(w, { env: ns.env(2_000_000) });
-    await sleep(1_000);
+    // SIGTERM only once the daemon handles it and waits for the lock (state/lock: it holds
+    // the instance lock and goes for the pass lock next).
+    await d.catches(15);
+    await until('the instance lock', async () => (await w.list(w.state)).includes('lock'));
+    await sleep(300);
     expect(ns.indexOf('READY', '1', from)).toBe(-1);
     const exit = await d.stop('SIGTERM');
     await held.release();
@@ -170,7 +174,8 @@ describe('SIGHUP', () => {
     const from = ns.messages.length;
     const d = startDaemon(w, { env: ns.env(2_000_000) });
     await d.catches(1); // SIGHUP: the handler is in place (node's default would end it)
-    await sleep(300);
+    // state/lock appears once the daemon holds the instance lock: it listens for SIGHUP by then.
+    await until('the instance lock', async () => (await w.list(w.state)).includes('lock'));
     d.child.kill('SIGHUP');
     await sleep(500);
     expect(ns.indexOf('READY', '1', from)).toBe(-1);
