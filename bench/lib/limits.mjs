@@ -22,7 +22,8 @@ const PROBE = fileURLToPath(new URL('./zstd-probe.mjs', import.meta.url));
 
 /** zstd library throughput (input MB/s) over `files`, `parallel` frames at once. */
 export async function zstdLibrary(files, { level, parallel, maxMb = 256 }) {
-  const { stdout } = await run(process.execPath, [PROBE, '--level', String(level), '--parallel', String(parallel), '--max-mb', String(maxMb), ...files], { maxBuffer: 1 << 20 });
+  // 1 MiB frames: what the shipper packs with (src/queue/outbox.ts FRAME_BYTES).
+  const { stdout } = await run(process.execPath, [PROBE, '--level', String(level), '--frame-mib', '1', '--parallel', String(parallel), '--max-mb', String(maxMb), ...files], { maxBuffer: 1 << 20 });
   const r = JSON.parse(stdout);
   return { mb_s: r.input_bytes / MB / r.s, ratio: r.input_bytes / r.output_bytes, input_bytes: r.input_bytes };
 }
