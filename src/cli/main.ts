@@ -3,7 +3,7 @@
 // process.exit. Expected failures print one line, never a stack trace.
 
 import { ErrorCodes, ExitCodes, ShipperError, exitCodeFor } from '../errors.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, stderrIsJournal } from '../log/logger.js';
 import { VERSION } from '../version.js';
 import { HELP, parseCli, type Args } from './args.js';
 import { checkConfigMode } from './check-config.js';
@@ -46,11 +46,13 @@ async function run(args: Args, io: Io, onHangup: (handler: () => void) => void):
 }
 
 async function main(): Promise<number> {
-  const log = createLogger();
+  const journald = stderrIsJournal();
+  const log = createLogger({ journald });
   const ac = new AbortController();
   const io: Io = {
     out: (line) => void process.stdout.write(line + '\n'),
-    err: (line) => void process.stderr.write(line + '\n'),
+    // Under journald a fatal line carries priority err, so `journalctl -p err` shows why.
+    err: (line) => void process.stderr.write((journald ? '<3>' : '') + line + '\n'),
     env: process.env,
     signal: ac.signal,
     log,
@@ -76,12 +78,20 @@ async function main(): Promise<number> {
       ac.abort(new ShipperError(ErrorCodes.ABORTED, `stopped by ${sig}`));
     });
   }
+  // SIGHUP is the daemon's reload. One that arrives before the daemon registered its handler
+  // (while the config loads) is kept and handed over, not lost.
   let hangup: (() => void) | null = null;
+  let pendingHangup = false;
   const onHangup = (handler: () => void) => {
     hangup = handler;
+    if (pendingHangup) {
+      pendingHangup = false;
+      handler();
+    }
   };
   process.on('SIGHUP', () => {
     if (hangup) hangup();
+    else if (args.mode === 'daemon') pendingHangup = true;
     else log.notice('signal_ignored', { signal: 'SIGHUP', why: 'only the daemon reloads' });
   });
 

@@ -1,8 +1,10 @@
 // Logs go to stderr, one event a line, `key=value` fields with a stable `event=` name
-// first. Under journald ($JOURNAL_STREAM set) each line starts with its syslog priority
+// first. Under journald (stderr is the stream $JOURNAL_STREAM names) each line starts with its syslog priority
 // (`<3>` error ... `<7>` debug) so that `journalctl -p` works; elsewhere it starts with an
 // ISO time and the level. Secrets registered with `redact()` are replaced before a line is
 // written, as a last line of defence: no code path should hand one to the logger anyway.
+
+import { fstatSync } from 'node:fs';
 
 export type Level = 'debug' | 'info' | 'notice' | 'warn' | 'error';
 export type Fields = Record<string, string | number | boolean | bigint | null | undefined>;
@@ -39,6 +41,22 @@ export function formatValue(value: Fields[string]): string {
   return JSON.stringify(s);
 }
 
+/**
+ * True when stderr is connected to journald: $JOURNAL_STREAM holds `dev:ino` of the stream
+ * systemd gave the service, and it must match what fd 2 is now (a shell started from a
+ * service inherits the variable but not the stream).
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (!js) return false;
+  try {
+    const st = fstatSync(2);
+    return js === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
 export function formatLine(event: string, fields: Fields): string {
   let line = `event=${event}`;
   for (const [k, v] of Object.entries(fields)) {
@@ -50,7 +68,7 @@ export function formatLine(event: string, fields: Fields): string {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => void process.stderr.write(line));
-  const journald = options.journald ?? Boolean(process.env.JOURNAL_STREAM);
+  const journald = options.journald ?? stderrIsJournal();
   const minRank = RANK[options.level ?? ((process.env.SHIPPER_LOG_LEVEL as Level | undefined) ?? 'info')] ?? RANK.info;
   const now = options.now ?? (() => new Date());
   const secrets: string[] = [];

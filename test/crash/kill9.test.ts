@@ -65,7 +65,7 @@ it(`loses nothing when --once is killed with SIGKILL ${KILLS} times at random in
 
   const final = await w.run(['--once'], { timeoutMs: 120_000 });
   expect(final.stderr).not.toMatch(/internal error/);
-  expect(final.code).toBe(0);
+  expect(final.code, `${final.stdout}\n${final.stderr}`).toBe(0);
 
   expect(await w.list(w.shipped)).toEqual(ids);
   expect(await w.list(w.episodes)).toEqual([]);
