@@ -111,7 +111,7 @@ export async function packEpisode(o: PackOptions, internals: PackInternals = {})
       throw fsError(`pack ${o.id}: fsync ${o.out}`, err);
     }
     (o.log ?? silentLogger).debug('pack_done', {
-      id: o.id,
+      episode: o.id,
       entries: result.entries,
       skipped: result.skipped,
       input_bytes: result.inputBytes,

@@ -81,7 +81,7 @@ export async function produceEntries(c: ProduceContext): Promise<void> {
     if (!isArchived(e.kind)) {
       // Never opened: open(2) on a FIFO blocks until a writer comes, and a device's open
       // can have side effects. The walk saw it with lstat only.
-      log.warn('pack_skipped', { path: e.rel, type: e.kind });
+      log.warn('pack_skipped', { episode: c.id, path: e.rel, type: e.kind });
       n.skipped += 1;
     } else {
       if (e.kind === 'directory') {

@@ -219,11 +219,11 @@ describe('packEpisode with FIFOs, sockets and devices in the tree', () => {
     const names = await tarNames(await decompress(out));
     expect(names).toEqual(['ep-special/', 'ep-special/a.txt', 'ep-special/sub/', 'ep-special/sub/z.txt']);
     const warnings = lines.filter((l) => l.includes('event=pack_skipped'));
-    expect(warnings).toContain('<4>event=pack_skipped path=sub/pipe type=fifo\n');
-    expect(warnings).toContain('<4>event=pack_skipped path=sock type=socket\n');
-    if (root) expect(warnings).toContain('<4>event=pack_skipped path=null-device type=char_device\n');
+    expect(warnings).toContain('<4>event=pack_skipped episode=ep-special path=sub/pipe type=fifo\n');
+    expect(warnings).toContain('<4>event=pack_skipped episode=ep-special path=sock type=socket\n');
+    if (root) expect(warnings).toContain('<4>event=pack_skipped episode=ep-special path=null-device type=char_device\n');
     // One debug summary line per pack.
-    expect(lines.filter((l) => l.startsWith('<7>event=pack_done id=ep-special entries=4 skipped='))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('<7>event=pack_done episode=ep-special entries=4 skipped='))).toHaveLength(1);
     // The FIFO was never opened for reading: a writer opening it non-blockingly finds no reader.
     const probe = await run([process.execPath, '-e', `
       const fs = require('node:fs');
