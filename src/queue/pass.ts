@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { exists, moveInto } from './atomic.js';
 import { printable } from './layout.js';
 import { dropPair, prepareArchive, type Archive } from './outbox.js';
+import { Pipeline } from './pipeline.js';
 import { makeReason, quarantineEpisode, type Reason, type ReasonInput } from './quarantine.js';
 import type { RetryBook } from './retry-book.js';
 import type { ReadyEpisode, ScanResult, Scanner } from './scan.js';
@@ -116,13 +117,8 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const started = now();
   const step = () => deps.onProgress?.({ phase: 'step' });
 
-  // Waiters of the pipeline (below) sleep until something changes; stopPass wakes them too.
-  let sleepers: (() => void)[] = [];
-  const notify = () => {
-    const s = sleepers;
-    sleepers = [];
-    for (const w of s) w();
-  };
+  // stopPass wakes the pipeline's workers (once there is one) to see that they must stop.
+  let wakeWorkers = () => {};
 
   const scan = await deps.scanner.scan(started);
   const report = emptyReport(started, scan);
@@ -164,62 +160,34 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     return finish();
   }
 
-  // 4. The pipeline. Waiters (the packer and the uploaders) sleep until something changes.
-  const waiting: { ep: ReadyEpisode; archive: Archive }[] = [];
-  let packerDone = false;
-  let failure: unknown = null;
-  const waitChange = () => new Promise<void>((r) => sleepers.push(r));
+  // 4. The pipeline: one packer ahead of `ship.concurrency` uploads.
   const softStop = deps.stop;
-  const stopped = () => report.stopped !== null || signal.aborted || softStop?.aborted === true || failure !== null;
+  const pipe = new Pipeline<ReadyEpisode, Archive>({
+    items: due,
+    depth: config.ship.concurrency,
+    consumers: config.ship.concurrency,
+    stopped: () => report.stopped !== null || signal.aborted || softStop?.aborted === true,
+    produce: async (ep) => {
+      let archive: Archive | null = null;
+      await contained(ep.name, ep.id, async () => {
+        archive = await pack(ep);
+      });
+      return archive;
+    },
+    consume: (ep, archive) => contained(ep.name, ep.id, () => upload(ep, archive)),
+  });
+  wakeWorkers = () => pipe.wake();
   // Packing is always redone cheaply: a soft stop aborts it at once. (One controller per
   // pass with listeners removed at the end: long-lived signals must not collect them.)
   const packAc = new AbortController();
   const packSignal = packAc.signal;
   const onStop = () => {
     packAc.abort(signal.reason ?? softStop?.reason);
-    notify();
+    pipe.wake();
   };
   if (signal.aborted || softStop?.aborted) onStop();
   signal.addEventListener('abort', onStop);
   softStop?.addEventListener('abort', onStop);
-  const guard = (work: () => Promise<void>) => async () => {
-    try {
-      await work();
-    } catch (err) {
-      failure ??= err;
-    } finally {
-      notify();
-    }
-  };
-
-  const packer = guard(async () => {
-    try {
-      for (const ep of due) {
-        while (waiting.length >= config.ship.concurrency && !stopped()) await waitChange();
-        if (stopped()) break;
-        let archive: Archive | null = null;
-        await contained(ep.name, ep.id, async () => {
-          archive = await pack(ep);
-        });
-        if (archive) {
-          waiting.push({ ep, archive });
-          notify();
-        }
-      }
-    } finally {
-      packerDone = true;
-    }
-  });
-
-  const uploader = guard(async () => {
-    for (;;) {
-      while (waiting.length === 0 && !packerDone && !stopped()) await waitChange();
-      if (stopped() || (waiting.length === 0 && packerDone)) return;
-      const job = waiting.shift()!;
-      notify();
-      await contained(job.ep.name, job.ep.id, () => upload(job.ep, job.archive));
-    }
-  });
 
   async function pack(ep: ReadyEpisode): Promise<Archive | null> {
     try {
@@ -309,7 +277,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     const nextAt = retry.receiverFailed(stop.class, stop.message, retryAfterMs, now());
     const level = stop.class === 'auth' || stop.class === 'misrouted' || stop.class === 'disk_full' ? 'error' : 'warn';
     log[level]('pass_stopped', { class: stop.class, code: codeForClass(stop.class as OutcomeClass), status: stop.status ?? undefined, kind: stop.kind ?? undefined, message: stop.message, retry_in_s: Math.round((nextAt - now()) / 1000) });
-    notify();
+    wakeWorkers();
   }
 
   /**
@@ -347,12 +315,11 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   }
 
   try {
-    await Promise.all([packer(), ...Array.from({ length: config.ship.concurrency }, () => uploader())]);
+    await pipe.run();
   } finally {
     signal.removeEventListener('abort', onStop);
     softStop?.removeEventListener('abort', onStop);
   }
-  if (failure !== null) throw failure;
   if (!report.stopped && report.shipped.length + report.quarantined.length > 0) retry.receiverOk();
   return finish();
 

@@ -4,7 +4,7 @@
 // finished by recovery (an episode in episodes/ that carries a reason file).
 
 import { open, readFile, rename } from 'node:fs/promises';
-import { BODY_KEEP_BYTES, utf8Prefix } from '../transport/client.js';
+import { BODY_KEEP_BYTES, utf8Prefix } from '../transport/answer.js';
 import { fsError } from '../errors.js';
 import type { Paths } from '../config/schema.js';
 import { VERSION } from '../version.js';

@@ -7,7 +7,6 @@
 
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { materialStamp, readTlsMaterial, type TlsMaterial } from '../config/credentials.js';
 import type { Config } from '../config/schema.js';
@@ -23,16 +22,8 @@ import {
   type OutcomeClass,
 } from './classify.js';
 import { unlimited, type Throttle } from './throttle.js';
+import { BODY_KEEP_BYTES, describeStatus, errorDetail, headerString, readSome, utf8Prefix } from './answer.js';
 
-export const BODY_KEEP_BYTES = 4096;
-
-/** The longest prefix of `text` whose UTF-8 fits in `max` bytes, never a character cut in two. */
-export function utf8Prefix(text: string, max: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  // A cut sequence would decode to U+FFFD, three bytes: past the limit. StringDecoder holds
-  // an incomplete trailing sequence back instead.
-  return bytes.length <= max ? text : new StringDecoder('utf8').write(bytes.subarray(0, max));
-}
 
 // undici is loaded by the first request, not at start-up: it is the largest module the
 // daemon needs (~100 files), and READY=1 should not wait for it. Loaded once per process.
@@ -288,7 +279,7 @@ export class ReceiverClient {
         kind,
         retryAfterMs: null,
         body: '',
-        message: describeNetworkKind(kind, target) + detail(cause),
+        message: describeNetworkKind(kind, target) + errorDetail(cause),
         elapsedMs: elapsed(),
         bytesSent: sentSoFar(),
         server: null,
@@ -297,66 +288,5 @@ export class ReceiverClient {
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuterAbort);
     }
-  }
-}
-
-function headerString(v: string | string[] | undefined): string | null {
-  if (v === undefined) return null;
-  return Array.isArray(v) ? (v[0] ?? null) : v;
-}
-
-/** The low-level reason in brackets, without anything that could be a secret. */
-function detail(err: unknown): string {
-  const f = errorFields(err);
-  const code = typeof f.code === 'string' ? f.code : typeof f.errno === 'string' ? f.errno : undefined;
-  return code ? ` [${code}]` : '';
-}
-
-/**
- * Read at most BODY_KEEP_BYTES (+ `margin`, so that a secret straddling the cut is still
- * whole for the scrub) of a response body and drop the rest.
- */
-async function readSome(body: AsyncIterable<Buffer> & { destroy?: () => void }, touch: () => void, margin = 0): Promise<string> {
-  const parts: Buffer[] = [];
-  const keep = BODY_KEEP_BYTES + margin;
-  let n = 0;
-  try {
-    for await (const chunk of body) {
-      touch();
-      if (n < keep) {
-        parts.push(chunk.subarray(0, keep - n));
-        n += Math.min(chunk.length, keep - n);
-      }
-      if (n >= keep) break;
-    }
-  } catch {
-    // A body that breaks off after the status line still has a usable status.
-  }
-  body.destroy?.();
-  return Buffer.concat(parts).toString('utf8');
-}
-
-function describeStatus(status: number, cls: OutcomeClass, target: string, body: string): string {
-  let reason = '';
-  try {
-    const j = JSON.parse(body) as { error?: unknown; detail?: unknown };
-    if (typeof j.error === 'string') reason = `: ${j.error}${typeof j.detail === 'string' ? ` (${j.detail})` : ''}`;
-  } catch {
-    const line = body.split('\n')[0]?.trim() ?? '';
-    if (line) reason = `: ${line.slice(0, 200)}`;
-  }
-  switch (cls) {
-    case 'shipped':
-      return `${target} answered ${status}${reason}`;
-    case 'fatal':
-      return `${target} rejected the episode with ${status}${reason}`;
-    case 'auth':
-      return `${target} refused our credentials with ${status}${reason}; check receiver.token_file and that the receiver knows this host's certificate`;
-    case 'misrouted':
-      return `${target} answered ${status}${reason}; this looks like a wrong receiver.url (path prefix?) or a proxy in front of the receiver`;
-    case 'transient':
-      return `${target} answered ${status}${reason}; the receiver is busy or failing, retrying later`;
-    case 'unreachable':
-      return `${target}: no answer`;
   }
 }
