@@ -7,11 +7,10 @@
 // Exit 0 when nothing is red (yellow is 0 too), 1 when anything is, 78 when the config
 // itself is missing or broken (the report is still printed whole).
 
-import { configPath } from '../config/load.js';
+import { configPath, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { check, doctorExitCode, renderChecks, tallyLine, wantsColour, type Check } from '../doctor/check.js';
 import { checkCertificates, checkDisk, checkFolders, checkReceiver, configFailure, queueCheck } from '../doctor/checks.js';
-import { loadConfigFile } from '../doctor/config-file.js';
 import { runProgram, type RunProgram } from '../doctor/exec.js';
 import { oneLine } from '../doctor/format.js';
 import { JournalClassifier } from '../doctor/journal.js';

@@ -14,9 +14,8 @@
 
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { configPath } from '../config/load.js';
+import { configPath, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { loadConfigFile } from '../doctor/config-file.js';
 import { ErrorCodes, ExitCodes, ShipperError, errnoOf, fsError } from '../errors.js';
 import { exists, fsyncDir, stripSuffix } from '../queue/atomic.js';
 import { prepareFolders } from '../queue/folders.js';

@@ -4,8 +4,7 @@
 // (field names documented in docs/operator-tools.md). Exit 0 whatever the verdict: status
 // reports, `shipper doctor` judges. A missing or broken config is exit 78.
 
-import { configPath } from '../config/load.js';
-import { loadConfigFile } from '../doctor/config-file.js';
+import { configPath, loadConfigFile } from '../config/load.js';
 import { bytes, oneLine, plural, span, when } from '../doctor/format.js';
 import { takeSnapshot, type Snapshot } from '../doctor/snapshot.js';
 import { verdict, type Verdict } from '../doctor/verdict.js';

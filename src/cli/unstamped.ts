@@ -11,9 +11,8 @@
 // nothing: it lists what a real run would move now.
 
 import { chown, lstat, readFile, readdir, stat } from 'node:fs/promises';
-import { configPath } from '../config/load.js';
+import { configPath, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { loadConfigFile } from '../doctor/config-file.js';
 import { plural } from '../doctor/format.js';
 import { ExitCodes, errnoOf, fsError } from '../errors.js';
 import { joinBuf } from '../queue/atomic.js';

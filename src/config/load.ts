@@ -227,8 +227,13 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   return deepFreeze(config);
 }
 
-/** Read `file`, validate it and the TLS material it names. */
-export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Loaded> {
+/**
+ * Read and validate `file` (TOML, keys, values, paths) without opening the certificate,
+ * key or token: what the local tools (`status`, `requeue`, `quarantine-unstamped`) need,
+ * so that they work for an operator who cannot read the key and while the certificate is
+ * expired.
+ */
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -236,11 +241,18 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
     const errno = errnoOf(err);
     const fix =
       errno === 'ENOENT'
-        ? `create it from lab-host.toml.example, or pass --config PATH (or set $SHIPPER_CONFIG)`
-        : 'check its permissions';
+        ? 'create it from lab-host.toml.example, or pass --config PATH (or set $SHIPPER_CONFIG)'
+        : errno === 'EACCES'
+          ? 'run as root or as the user the shipper runs as (sudo -u shipper ...)'
+          : 'check its permissions';
     throw configError(file, null, `cannot read the file (${errno ?? 'error'})`, fix, err);
   }
-  const config = parseConfig(file, text, options.env ?? process.env);
+  return parseConfig(file, text, env);
+}
+
+/** Read `file`, validate it and the TLS material it names. */
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Loaded> {
+  const config = await loadConfigFile(file, options.env ?? process.env);
   const tls = await readTlsMaterial(config, options.now ?? new Date());
   return { config, tls };
 }
