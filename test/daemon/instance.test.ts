@@ -4,37 +4,18 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, startDaemon } from '../helpers/daemon.js';
-import { NotifySocket } from '../helpers/notify.js';
-import { makeWorld, type World } from '../helpers/world.js';
+import { describe, expect, it } from 'vitest';
+import { daemonSuite, startDaemon } from '../helpers/daemon.js';
 
-let ns: NotifySocket;
-const worlds: World[] = [];
-
-async function world(): Promise<World> {
-  const w = await makeWorld();
-  worlds.push(w);
-  return w;
-}
-
-beforeAll(async () => {
-  ns = await NotifySocket.open();
-});
-afterEach(async () => {
-  await killAll();
-  await Promise.all(worlds.splice(0).map((w) => w.close()));
-});
-afterAll(async () => {
-  await ns.close();
-});
+const suite = daemonSuite();
+const world = () => suite.world();
 
 describe('a second shipper on the same folders', () => {
   it('a second daemon exits 75 at once, naming the first one’s pid; the first goes on', async () => {
     const w = await world();
-    const from = ns.messages.length;
-    const first = startDaemon(w, { env: ns.env(2_000_000) });
-    await ns.waitForField('READY', '1', 15_000, from);
+    const from = suite.ns.messages.length;
+    const first = startDaemon(w, { env: suite.ns.env(2_000_000) });
+    await suite.ns.waitForField('READY', '1', 15_000, from);
 
     const t0 = performance.now();
     const second = await w.run([], { timeoutMs: 15_000 });
@@ -51,9 +32,9 @@ describe('a second shipper on the same folders', () => {
 
   it('`--once` while the daemon runs exits 75 and names the daemon’s pid', async () => {
     const w = await world();
-    const from = ns.messages.length;
-    const d = startDaemon(w, { env: ns.env(2_000_000) });
-    await ns.waitForField('READY', '1', 15_000, from);
+    const from = suite.ns.messages.length;
+    const d = startDaemon(w, { env: suite.ns.env(2_000_000) });
+    await suite.ns.waitForField('READY', '1', 15_000, from);
     const once = await w.run(['--once'], { timeoutMs: 15_000 });
     expect(once.code).toBe(75);
     expect(once.stderr).toContain(`pid ${d.pid}`);
@@ -71,14 +52,14 @@ describe('STATUS=', () => {
     const w = await world();
     await mkdir(join(w.shipped, 'old-1'), { recursive: true });
     await mkdir(join(w.quarantine, 'old-q'), { recursive: true });
-    const from = ns.messages.length;
-    const d = startDaemon(w, { env: ns.env(2_000_000) });
-    await ns.waitFor((m) => /^idle: 0 pending, 1 shipped, 1 quarantined/.test(m.fields.STATUS ?? ''), 15_000, from);
+    const from = suite.ns.messages.length;
+    const d = startDaemon(w, { env: suite.ns.env(2_000_000) });
+    await suite.ns.waitFor((m) => /^idle: 0 pending, 1 shipped, 1 quarantined/.test(m.fields.STATUS ?? ''), 15_000, from);
 
     await w.makeEpisode('ep-waiting', { 'data.bin': 'no marker yet' }, { meta: null });
     await w.makeEpisode('ep-bad-meta', undefined, { meta: '{ not json' });
     await w.makeEpisode('ep-good');
-    const status = await ns.waitFor((m) => /^idle: 1 pending, 2 shipped, 2 quarantined/.test(m.fields.STATUS ?? ''), 15_000, from);
+    const status = await suite.ns.waitFor((m) => /^idle: 1 pending, 2 shipped, 2 quarantined/.test(m.fields.STATUS ?? ''), 15_000, from);
     expect(status.fields.STATUS).toMatch(/last success \d{4}-\d\d-\d\dT/);
     expect(await w.list(w.shipped)).toEqual(['ep-good', 'old-1']);
     expect(await w.list(w.quarantine)).toEqual(['ep-bad-meta', 'old-q']);

@@ -4,30 +4,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, startDaemon, until } from '../helpers/daemon.js';
-import { NotifySocket } from '../helpers/notify.js';
-import { makeWorld, type World } from '../helpers/world.js';
+import { describe, expect, it } from 'vitest';
+import { daemonSuite, startDaemon, until } from '../helpers/daemon.js';
 
-let ns: NotifySocket;
-const worlds: World[] = [];
-
-async function world(): Promise<World> {
-  const w = await makeWorld();
-  worlds.push(w);
-  return w;
-}
-
-beforeAll(async () => {
-  ns = await NotifySocket.open();
-});
-afterEach(async () => {
-  await killAll();
-  await Promise.all(worlds.splice(0).map((w) => w.close()));
-});
-afterAll(async () => {
-  await ns.close();
-});
+const suite = daemonSuite();
+const world = () => suite.world();
 
 describe('readiness', () => {
   it('sends READY=1 after the recovery of the last run and before the first episode is shipped', async () => {
@@ -36,10 +17,10 @@ describe('readiness', () => {
     const leftover = join(w.outbox, '.tmp-ep-0.deadbeef');
     await writeFile(leftover, 'half an archive from a crash');
     await w.makeEpisode('ep-1');
-    const from = ns.messages.length;
+    const from = suite.ns.messages.length;
 
-    const d = startDaemon(w, { env: ns.env(2_000_000) });
-    const ready = await ns.waitForField('READY', '1', 15_000, from);
+    const d = startDaemon(w, { env: suite.ns.env(2_000_000) });
+    const ready = await suite.ns.waitForField('READY', '1', 15_000, from);
     expect(await w.list(w.outbox)).not.toContain('.tmp-ep-0.deadbeef');
     expect(ready.pid).toBe(d.pid);
 
@@ -55,9 +36,9 @@ describe('readiness', () => {
     expect(shipped).toBeGreaterThan(readyLine);
 
     // On the socket too: READY=1 comes before any status that counts the episode shipped.
-    const shippedStatus = await ns.waitFor((m) => /\b1 shipped\b/.test(m.fields.STATUS ?? ''), 10_000, from);
-    expect(ns.messages.indexOf(shippedStatus)).toBeGreaterThan(ns.messages.indexOf(ready));
-    expect(ns.messages.slice(from).filter((m) => m.fields.READY === '1')).toHaveLength(1);
+    const shippedStatus = await suite.ns.waitFor((m) => /\b1 shipped\b/.test(m.fields.STATUS ?? ''), 10_000, from);
+    expect(suite.ns.messages.indexOf(shippedStatus)).toBeGreaterThan(suite.ns.messages.indexOf(ready));
+    expect(suite.ns.messages.slice(from).filter((m) => m.fields.READY === '1')).toHaveLength(1);
 
     const exit = await d.stop();
     expect(exit.code).toBe(0);
@@ -66,26 +47,26 @@ describe('readiness', () => {
   it('runs and ships the same without NOTIFY_SOCKET, and says nothing to anyone', async () => {
     const w = await world();
     await w.makeEpisode('ep-quiet');
-    const from = ns.messages.length;
+    const from = suite.ns.messages.length;
     const d = startDaemon(w, { env: {} });
     await d.waitLog(/event=daemon_ready .*notify=none/);
     await until('ep-quiet in shipped/', async () => (await w.list(w.shipped)).includes('ep-quiet'));
     expect(await w.stored()).toEqual(['ep-quiet.tar.zst']);
     expect(d.lines.join('\n')).not.toMatch(/notify_failed|notify_fallback/);
-    expect(ns.messages.length).toBe(from);
+    expect(suite.ns.messages.length).toBe(from);
     const exit = await d.stop();
     expect(exit.code).toBe(0);
   });
 
   it('all messages come from the daemon process itself, so NotifyAccess=main is enough', async () => {
     const w = await world();
-    const from = ns.messages.length;
-    const d = startDaemon(w, { env: ns.env(2_000_000) });
-    await ns.waitForField('READY', '1', 15_000, from);
-    await ns.waitForField('WATCHDOG', '1', 5_000, from);
+    const from = suite.ns.messages.length;
+    const d = startDaemon(w, { env: suite.ns.env(2_000_000) });
+    await suite.ns.waitForField('READY', '1', 15_000, from);
+    await suite.ns.waitForField('WATCHDOG', '1', 5_000, from);
     await d.waitLog(/event=daemon_ready .*notify=sd-notify/);
     await d.stop();
-    const mine = ns.messages.slice(from);
+    const mine = suite.ns.messages.slice(from);
     expect(mine.length).toBeGreaterThan(2);
     expect(new Set(mine.map((m) => m.pid))).toEqual(new Set([d.pid]));
   });

@@ -5,7 +5,9 @@
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { SHIPPER, type World } from './world.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { NotifySocket } from './notify.js';
+import { SHIPPER, makeWorld, type World } from './world.js';
 
 export interface Exit {
   code: number | null;
@@ -144,4 +146,38 @@ export async function until<T>(what: string, check: () => Promise<T | false> | T
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+export interface DaemonSuite {
+  /** The NOTIFY_SOCKET listener of the file (opened before its first test). */
+  readonly ns: NotifySocket;
+  /** A fresh world, closed (with every daemon killed) after the test. */
+  world(): Promise<World>;
+}
+
+/**
+ * The hooks every daemon test file needs: one notify socket for the file, fresh worlds
+ * per test, and every daemon killed and world closed after each test.
+ */
+export function daemonSuite(): DaemonSuite {
+  const worlds: World[] = [];
+  const suite = {
+    ns: null as unknown as NotifySocket,
+    async world() {
+      const w = await makeWorld();
+      worlds.push(w);
+      return w;
+    },
+  };
+  beforeAll(async () => {
+    suite.ns = await NotifySocket.open();
+  });
+  afterEach(async () => {
+    await killAll();
+    await Promise.all(worlds.splice(0).map((w) => w.close()));
+  });
+  afterAll(async () => {
+    await suite.ns.close();
+  });
+  return suite;
 }
