@@ -89,6 +89,7 @@ if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
 }
 
 const log = (s) => process.stderr.write(`${s}\n`);
+await mkdir(v.dir, { recursive: true });
 const dir = await mkdtemp(join(v.dir, 'shipper-bench-'));
 const sets = join(dir, 'sets');
 const rows = [];

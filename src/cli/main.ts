@@ -1,20 +1,13 @@
 // The entry point owns the process: it parses argv, installs the signal handlers, runs one
 // mode (a function that returns an exit code) and is the only place that calls
-// process.exit. Expected failures print one line, never a stack trace.
+// process.exit. Expected failures print one line, never a stack trace. Each mode is
+// loaded when it runs: a start (and the daemon's READY=1) pays only for what it uses.
 
 import { ErrorCodes, ExitCodes, ShipperError, exitCodeFor } from '../errors.js';
 import { createLogger, stderrIsJournal } from '../log/logger.js';
 import { VERSION } from '../version.js';
 import { HELP, parseCli, type Args } from './args.js';
-import { checkConfigMode } from './check-config.js';
 import type { Io } from './io.js';
-import { onceMode } from './once.js';
-import { pingMode } from './ping.js';
-import { daemonMode } from './daemon.js';
-import { doctorMode } from './doctor.js';
-import { requeueMode } from './requeue.js';
-import { statusMode } from './status.js';
-import { unstampedMode } from './unstamped.js';
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
@@ -27,21 +20,21 @@ async function run(args: Args, io: Io, onHangup: (handler: () => void) => void):
       io.out(`shipper ${VERSION}`);
       return ExitCodes.OK;
     case 'check-config':
-      return checkConfigMode(args, io);
+      return (await import('./check-config.js')).checkConfigMode(args, io);
     case 'ping':
-      return pingMode(args, io);
+      return (await import('./ping.js')).pingMode(args, io);
     case 'once':
-      return onceMode(args, io);
+      return (await import('./once.js')).onceMode(args, io);
     case 'daemon':
-      return daemonMode(args, io, onHangup);
+      return (await import('./daemon.js')).daemonMode(args, io, onHangup);
     case 'status':
-      return statusMode(args, io);
+      return (await import('./status.js')).statusMode(args, io);
     case 'doctor':
-      return doctorMode(args, io);
+      return (await import('./doctor.js')).doctorMode(args, io);
     case 'requeue':
-      return requeueMode(args, io);
+      return (await import('./requeue.js')).requeueMode(args, io);
     case 'quarantine-unstamped':
-      return unstampedMode(args, io);
+      return (await import('./unstamped.js')).unstampedMode(args, io);
   }
 }
 

@@ -12,7 +12,13 @@ import type { PassReport } from '../queue/pass.js';
 import { writeFileAtomic } from '../queue/atomic.js';
 import { STATE_FILES, readState, type LastPass } from '../queue/state.js';
 import { VERSION } from '../version.js';
-import { ShipperMetrics } from './metrics.js';
+import type { ShipperMetrics } from './metrics.js';
+
+// prom-client costs ~50 ms and ~11 MB to load: only a host that writes the file pays it.
+async function newMetrics(config: Config): Promise<ShipperMetrics> {
+  const { ShipperMetrics } = await import('./metrics.js');
+  return new ShipperMetrics({ version: VERSION, hostId: config.hostId });
+}
 
 /** The last success as state/last-pass.json records it (written just before), else this pass. */
 async function lastSuccessMs(config: Config, r: PassReport): Promise<number | null> {
@@ -38,7 +44,7 @@ export function metricsHook(now: () => number = Date.now): (config: Config, repo
     const file = config.metrics.textfile;
     if (file === null) return;
     if (!metrics || host !== config.hostId) {
-      metrics = new ShipperMetrics({ version: VERSION, hostId: config.hostId });
+      metrics = await newMetrics(config);
       host = config.hostId;
     }
     await observeAndWrite(metrics, file, config, report, gate.pings, now());
@@ -49,5 +55,5 @@ export function metricsHook(now: () => number = Date.now): (config: Config, repo
 export async function writePassMetrics(config: Config, report: PassReport, now: number = Date.now()): Promise<void> {
   const file = config.metrics.textfile;
   if (file === null) return;
-  await observeAndWrite(new ShipperMetrics({ version: VERSION, hostId: config.hostId }), file, config, report, 0, now);
+  await observeAndWrite(await newMetrics(config), file, config, report, 0, now);
 }
