@@ -3,21 +3,13 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, makeWorld, type RunResult, type World } from '../helpers/world.js';
-import { RUNNING_UNIT, fakeBin, makeFolders, startDaemon, type RunningDaemon } from '../doctor/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type RunResult, type World } from '../helpers/world.js';
+import { RUNNING_UNIT, fakeBin, makeFolders, perTest } from '../doctor/helpers.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/journal');
 
-let w: World | null = null;
-let daemon: RunningDaemon | null = null;
-
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = null;
-  await w?.close();
-  w = null;
-});
+const t = perTest();
 
 interface Line {
   level: string;
@@ -57,8 +49,8 @@ async function bins(world: World, o: { unit?: string; journal?: string[]; journa
 
 describe('shipper doctor', () => {
   it('next to a running daemon with a clean journal: nothing red, exit 0, plain words when piped, and the right questions asked', async () => {
-    w = await makeWorld();
-    daemon = await startDaemon(w);
+    const w = await t.world();
+    await t.daemon(w);
     const b = await bins(w, { journal: ['clean.jsonl'] });
     const r = await w.run(['doctor'], { env: b.env });
     expect(r.stderr).toBe('');
@@ -82,7 +74,7 @@ describe('shipper doctor', () => {
   });
 
   it('puts the most actionable journal class first (auth, 412, 400, then what heals itself), exits 1 on red, and passes --since and --unit on', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const b = await bins(w, { journal: ['rejections.jsonl', 'auth.jsonl'] });
     const r = await w.run(['doctor', '--since', '2h', '--unit', 'lab-shipper.service'], { env: b.env });
@@ -102,7 +94,7 @@ describe('shipper doctor', () => {
   });
 
   it('--json gives every check with its level and fix', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const b = await bins(w, { journal: ['rejections.jsonl'] });
     const r = await w.run(['doctor', '--json'], { env: b.env });
@@ -114,7 +106,7 @@ describe('shipper doctor', () => {
   });
 
   it('a watchdog restart in the journal and a unit failed by the watchdog: red, with what to run', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const b = await bins(w, { journal: ['watchdog.jsonl'], unit: 'LoadState=loaded\nActiveState=failed\nSubState=failed\nNRestarts=5\nResult=watchdog\nExecMainStatus=0\n' });
     const r = await w.run(['doctor'], { env: b.env });
@@ -125,7 +117,7 @@ describe('shipper doctor', () => {
   });
 
   it('journalctl not permitted: yellow, with the group to join or sudo', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const hint = "Hint: You are currently not seeing messages from other users and the system.\n      Users in groups 'adm', 'systemd-journal' can see all messages.\n      Pass -q to turn off this notice.";
     const b = await bins(w, { journalStderr: hint });
@@ -142,7 +134,7 @@ describe('shipper doctor', () => {
   });
 
   it('without systemctl and journalctl (a container): SKIP, not red', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const empty = join(w.dir, 'empty-bin');
     await fakeBin(empty, 'unrelated', {});
@@ -154,7 +146,7 @@ describe('shipper doctor', () => {
   });
 
   it('systemd not running (systemctl present but PID 1 is not systemd): SKIP', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const b = await bins(w, { unit: '', unitCode: 1, unitStderr: 'System has not been booted with systemd as init system (PID 1). Can\'t operate.' });
     const r = await w.run(['doctor'], { env: b.env });
@@ -163,7 +155,7 @@ describe('shipper doctor', () => {
   });
 
   it('the receiver down: red, with the command to try again', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     await w.stopReceiver();
     const b = await bins(w, {});
@@ -178,7 +170,7 @@ describe('shipper doctor', () => {
   });
 
   it('a key readable by others: red, with the chmod that fixes it, and no ping', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await makeFolders(w);
     const { chmod, copyFile } = await import('node:fs/promises');
     const key = join(w.dir, 'client.key');
@@ -195,7 +187,7 @@ describe('shipper doctor', () => {
   });
 
   it('on a fresh host whose folders the daemon has not created yet: yellow, not red, with how to create them', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     const b = await bins(w, { unit: 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nNRestarts=0\nResult=success\nExecMainStatus=0\n' });
     const r = await w.run(['doctor'], { env: b.env });
     const ls = lines(r);
@@ -206,7 +198,7 @@ describe('shipper doctor', () => {
   });
 
   it('a missing config: exit 78, the config line red, and still the unit and the journal, which say why', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const b = await bins(w, { journal: ['config.jsonl'], unit: 'LoadState=loaded\nActiveState=failed\nSubState=failed\nNRestarts=0\nResult=exit-code\nExecMainStatus=78\n' });
     const missing = join(w.dir, 'nope.toml');
     const r = await w.run(['doctor', '--config', missing], { env: b.env });
@@ -220,7 +212,7 @@ describe('shipper doctor', () => {
   });
 
   it('a broken config: exit 78 naming the key', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await w.writeConfig({ 'receiver.url': 'http://receiver.lab' });
     const b = await bins(w, {});
     const r = await w.run(['doctor'], { env: b.env });
@@ -229,7 +221,7 @@ describe('shipper doctor', () => {
   });
 
   it('a --since that is not a time span is a usage error (exit 2)', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const r = await w.run(['doctor', '--since', 'yesterday']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--since "yesterday" is not a time span; use e\.g\. 10min, 2h, 1d/);

@@ -3,23 +3,15 @@
 
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lockPass } from '../../src/queue/lock.js';
 import { makeWorld, type World } from '../helpers/world.js';
-import { eventually, makeFolders, quarantined, startDaemon, type RunningDaemon } from '../doctor/helpers.js';
+import { eventually, makeFolders, quarantined, perTest } from '../doctor/helpers.js';
 
-let w: World | null = null;
-let daemon: RunningDaemon | null = null;
-
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = null;
-  await w?.close();
-  w = null;
-});
+const t = perTest();
 
 async function world(options: Parameters<typeof makeWorld>[0] = {}): Promise<World> {
-  w = await makeWorld(options);
+  const w = await t.world(options);
   await makeFolders(w);
   return w;
 }
@@ -174,7 +166,7 @@ describe('crash safety and the lock', () => {
 
   it('while the daemon runs: the requeued episode goes home and the daemon ships it', async () => {
     const w = await world();
-    daemon = await startDaemon(w);
+    const daemon = await t.daemon(w);
     await quarantined(w, 'ep-9~2', { reason: 'receiver_rejected', httpStatus: 412 });
     const r = await w.run(['requeue', 'ep-9~2']);
     expect(r.code).toBe(0);
@@ -186,14 +178,14 @@ describe('crash safety and the lock', () => {
 
 describe('configuration', () => {
   it('a missing config is exit 78', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const r = await w.run(['requeue', '--all', '--config', join(w.dir, 'nope.toml')]);
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(/^shipper: config .*nope\.toml: cannot read the file \(ENOENT\)/);
   });
 
   it('a broken config is exit 78 naming the key', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await w.writeConfig({ host_id: 'Not Valid' });
     const r = await w.run(['requeue', 'ep-1']);
     expect(r.code).toBe(78);

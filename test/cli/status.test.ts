@@ -3,21 +3,13 @@
 
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/doctor/snapshot.js';
 import type { Verdict } from '../../src/doctor/verdict.js';
-import { defaultMeta, makeWorld, type World } from '../helpers/world.js';
-import { makeFolders, quarantined, startDaemon, type RunningDaemon } from '../doctor/helpers.js';
+import { defaultMeta, type World } from '../helpers/world.js';
+import { makeFolders, quarantined, perTest } from '../doctor/helpers.js';
 
-let w: World | null = null;
-let daemon: RunningDaemon | null = null;
-
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = null;
-  await w?.close();
-  w = null;
-});
+const t = perTest();
 
 async function statusJson(world: World): Promise<Snapshot & { verdict: Verdict }> {
   const r = await world.run(['status', '--json']);
@@ -28,7 +20,7 @@ async function statusJson(world: World): Promise<Snapshot & { verdict: Verdict }
 
 describe('shipper status', () => {
   it('on a fresh host with no folders yet: no daemon, nothing pending, exit 0', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const r = await w.run(['status']);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe('WARN: no daemon is running (nothing is pending)');
@@ -43,7 +35,7 @@ describe('shipper status', () => {
   });
 
   it('counts pending by readiness, what the next pass quarantines, the outbox, shipped and quarantine by reason and status', async () => {
-    w = await makeWorld({ receiver: { windowDays: 7 } });
+    const w = await t.world({ receiver: { windowDays: 7 } });
     await w.makeEpisode('ep-ship');
     await w.makeEpisode('ep-old', {}, { meta: { ...defaultMeta('ep-old'), ended_at: '2020-01-01T00:00:00Z' } });
     expect((await w.run(['--once'])).code).toBe(0); // ships ep-ship, quarantines ep-old with 412
@@ -92,8 +84,8 @@ describe('shipper status', () => {
   });
 
   it('while the daemon runs: names its pid, takes no lock, and the daemon goes on shipping', async () => {
-    w = await makeWorld();
-    daemon = await startDaemon(w);
+    const w = await t.world();
+    const daemon = await t.daemon(w);
     const j = await statusJson(w);
     expect(j.daemon).toMatchObject({ running: true, pid: daemon.child.pid, mode: 'daemon', seen_via: 'lock' });
     expect(j.verdict.level).toBe('ok');
@@ -108,10 +100,10 @@ describe('shipper status', () => {
   });
 
   it('with the receiver down under a running daemon: WARN, the episodes waiting and the next retry', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await w.stopReceiver();
     await w.writeConfig({ 'retry.initial_s': 30, 'retry.max_s': 60 });
-    daemon = await startDaemon(w);
+    const daemon = await t.daemon(w);
     await w.makeEpisode('ep-1');
     await w.makeEpisode('ep-2');
     await daemon.waitFor(/event=pass_stopped class=unreachable/);
@@ -126,7 +118,7 @@ describe('shipper status', () => {
   });
 
   it('shows a requeue cut short', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await makeFolders(w);
     await w.makeEpisode('.requeue-ep-7', {}, { under: w.quarantine });
     const j = await statusJson(w);
@@ -134,7 +126,7 @@ describe('shipper status', () => {
   });
 
   it('a missing config is exit 78 naming the file', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const r = await w.run(['status', '--config', join(w.dir, 'nope.toml')]);
     expect(r.code).toBe(78);
     expect(r.stdout).toBe('');
@@ -142,7 +134,7 @@ describe('shipper status', () => {
   });
 
   it('a broken config is exit 78 naming the key', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await w.writeConfig({ 'ship.scan_interval': 5 });
     const r = await w.run(['status', '--json']);
     expect(r.code).toBe(78);
@@ -151,7 +143,7 @@ describe('shipper status', () => {
   });
 
   it('needs neither the key nor a valid certificate (an operator who cannot read the key still gets the queue)', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await w.writeConfig({ 'receiver.key': join(w.dir, 'missing.key'), 'receiver.cert': join(w.dir, 'missing.pem') });
     const r = await w.run(['status']);
     expect(r.code).toBe(0);

@@ -3,20 +3,12 @@
 
 import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lockPass } from '../../src/queue/lock.js';
-import { makeWorld, type World } from '../helpers/world.js';
-import { eventually, makeFolders, quarantined, startDaemon, type RunningDaemon } from '../doctor/helpers.js';
+import type { World } from '../helpers/world.js';
+import { eventually, makeFolders, quarantined, perTest } from '../doctor/helpers.js';
 
-let w: World | null = null;
-let daemon: RunningDaemon | null = null;
-
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = null;
-  await w?.close();
-  w = null;
-});
+const t = perTest();
 
 /** A mixed episodes/ folder; settle_s = 30. */
 async function mixed(world: World): Promise<void> {
@@ -35,7 +27,7 @@ async function mixed(world: World): Promise<void> {
 
 describe('shipper quarantine-unstamped', () => {
   it('--dry-run lists what it would move and moves nothing', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await makeFolders(w);
     await mixed(w);
     const before = await w.list(w.episodes);
@@ -57,7 +49,7 @@ describe('shipper quarantine-unstamped', () => {
   });
 
   it('quarantines the unstamped with reason unstamped, leaves the rest, suffixes a clash, and is idempotent', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await makeFolders(w);
     await mixed(w);
     await quarantined(w, 'ep-nocommit', { reason: 'receiver_rejected', httpStatus: 400 }); // an older copy
@@ -84,7 +76,7 @@ describe('shipper quarantine-unstamped', () => {
   });
 
   it('on empty folders, and before the daemon ever ran, moves nothing and exits 0', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const fresh = await w.run(['quarantine-unstamped']);
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toMatch(/^nothing to do: .* does not exist yet/);
@@ -94,7 +86,7 @@ describe('shipper quarantine-unstamped', () => {
   });
 
   it('waits for a pass in progress, saying so, before it moves anything', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     await makeFolders(w);
     await w.makeEpisode('ep-1', {}, { meta: { episode_id: 'ep-1' } });
     const held = await lockPass(w.state, 'test-pass');
@@ -111,9 +103,9 @@ describe('shipper quarantine-unstamped', () => {
   });
 
   it('next to a running daemon (receiver down, so nothing ships meanwhile): drains, and the daemon lives on', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await w.stopReceiver();
-    daemon = await startDaemon(w);
+    const daemon = await t.daemon(w);
     await w.makeEpisode('ep-a', {}, { meta: { episode_id: 'ep-a' } });
     await w.makeEpisode('ep-b');
     await daemon.waitFor(/event=pass_stopped class=unreachable/);
@@ -126,7 +118,7 @@ describe('shipper quarantine-unstamped', () => {
   });
 
   it('a missing or broken config is exit 78', async () => {
-    w = await makeWorld({ receiver: false });
+    const w = await t.world({ receiver: false });
     const missing = await w.run(['quarantine-unstamped', '--config', join(w.dir, 'absent.toml')]);
     expect(missing.code).toBe(78);
     expect(missing.stderr).toMatch(/absent\.toml: cannot read the file \(ENOENT\)/);

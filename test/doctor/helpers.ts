@@ -7,7 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeReason, type ReasonInput } from '../../src/queue/quarantine.js';
-import type { World } from '../helpers/world.js';
+import { afterEach } from 'vitest';
+import { makeWorld, type World } from '../helpers/world.js';
 
 export interface RunningDaemon {
   readonly child: ChildProcess;
@@ -55,6 +56,35 @@ export async function startDaemon(w: World, env: NodeJS.ProcessEnv = {}): Promis
   };
   await d.waitFor(/event=daemon_ready/);
   return d;
+}
+
+/**
+ * For a file of tests that each need a world, and maybe a daemon on it: `world()` makes
+ * one, `daemon(w)` starts one; after each test every daemon is stopped, then every world
+ * closed.
+ */
+export function perTest(): {
+  world: (options?: Parameters<typeof makeWorld>[0]) => Promise<World>;
+  daemon: (w: World, env?: NodeJS.ProcessEnv) => Promise<RunningDaemon>;
+} {
+  const worlds: World[] = [];
+  const daemons: RunningDaemon[] = [];
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.stop();
+    for (const w of worlds.splice(0)) await w.close();
+  });
+  return {
+    world: async (options) => {
+      const w = await makeWorld(options);
+      worlds.push(w);
+      return w;
+    },
+    daemon: async (w, env) => {
+      const d = await startDaemon(w, env);
+      daemons.push(d);
+      return d;
+    },
+  };
 }
 
 /** Wait until `probe` returns true (polling every 50 ms), or fail after `ms`. */

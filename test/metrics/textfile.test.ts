@@ -3,19 +3,10 @@
 
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeWorld, type World } from '../helpers/world.js';
-import { eventually, parseExposition, sampleValue, startDaemon, type RunningDaemon } from '../doctor/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, parseExposition, sampleValue, perTest } from '../doctor/helpers.js';
 
-let w: World | null = null;
-let daemon: RunningDaemon | null = null;
-
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = null;
-  await w?.close();
-  w = null;
-});
+const t = perTest();
 
 const METRICS = [
   'shipper_episodes_shipped_total',
@@ -34,7 +25,7 @@ const METRICS = [
 
 describe('metrics.textfile', () => {
   it('--once that shipped writes a valid file describing that pass, readable by node_exporter, with no temp left', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     const textfile = join(w.dir, 'textfile', 'shipper.prom');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(w.dir, 'textfile'));
@@ -75,17 +66,17 @@ describe('metrics.textfile', () => {
   });
 
   it('without metrics.textfile nothing is written', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     await w.makeEpisode('ep-1');
     expect((await w.run(['--once'])).code).toBe(0);
     expect((await readdir(w.dir)).filter((n) => n.endsWith('.prom'))).toEqual([]);
   });
 
   it('the daemon rewrites the file after its passes; its counters grow over the process lifetime', async () => {
-    w = await makeWorld();
+    const w = await t.world();
     const textfile = join(w.dir, 'shipper.prom');
     await w.writeConfig({ 'metrics.textfile': textfile });
-    daemon = await startDaemon(w);
+    const daemon = await t.daemon(w);
     await w.makeEpisode('ep-1');
     await daemon.waitFor(/event=shipped episode=ep-1 /);
     const shipped = async (n: number) => {
@@ -100,6 +91,5 @@ describe('metrics.textfile', () => {
     expect(sampleValue(samples, 'shipper_last_pass_timestamp_seconds')! * 1000).toBeGreaterThan(Date.now() - 10_000);
     expect(sampleValue(samples, 'shipper_last_success_timestamp_seconds')).toBeGreaterThan(0);
     expect(await daemon.stop()).toBe(0);
-    daemon = null;
   });
 });
