@@ -34,23 +34,23 @@ async function packFails(o: PackOptions, threadpool = false): Promise<ShipperErr
 
 const big = (n: number, seed = 1): Buffer => Buffer.alloc(n, String(seed));
 
+/** Pack `ep` (as ep-1, level 1) expecting a failure; `change` runs once, as soon as the first bytes were read. */
+async function packFailsAfter(ep: string, out: string, change: () => void, extra: Partial<PackOptions> = {}, threadpool = false): Promise<ShipperError> {
+  let fired = false;
+  const onProgress = (bytes: number): void => {
+    if (bytes === 0 || fired) return;
+    fired = true;
+    change();
+  };
+  const err = await packFails({ episodeDir: ep, id: 'ep-1', out, level: 1, ...extra, onProgress }, threadpool);
+  expect(fired).toBe(true);
+  return err;
+}
+
 describe('packEpisode when the episode changes under it', () => {
   it('fails with SHIP_EPISODE_CHANGED when a file grows while it is read, and removes the temp file', async () => {
     const { ep, outbox, out } = setup([{ path: 'big.bin', content: big(8 * MiB) }, { path: 'z.txt', content: 'z' }]);
-    let appended = false;
-    const err = await packFails({
-      episodeDir: ep,
-      id: 'ep-1',
-      out,
-      level: 1,
-      onProgress: (bytes) => {
-        if (bytes > 0 && !appended) {
-          appended = true;
-          appendFileSync(join(ep, 'big.bin'), 'one more line\n');
-        }
-      },
-    });
-    expect(appended).toBe(true);
+    const err = await packFailsAfter(ep, out, () => appendFileSync(join(ep, 'big.bin'), 'one more line\n'));
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: 'big.bin', reason: 'grew' });
     expect(readdirSync(outbox)).toEqual([]);
@@ -58,20 +58,10 @@ describe('packEpisode when the episode changes under it', () => {
 
   it('fails when a file is rewritten in place (same size, new mtime) while it is read', async () => {
     const { ep, outbox, out } = setup([{ path: 'big.bin', content: big(8 * MiB) }]);
-    let touched = false;
-    const err = await packFails({
-      episodeDir: ep,
-      id: 'ep-1',
-      out,
-      level: 1,
-      onProgress: (bytes) => {
-        if (bytes > 0 && !touched) {
-          touched = true;
-          const fd = openSync(join(ep, 'big.bin'), 'r+');
-          writeSync(fd, 'X', 100);
-          closeSync(fd);
-        }
-      },
+    const err = await packFailsAfter(ep, out, () => {
+      const fd = openSync(join(ep, 'big.bin'), 'r+');
+      writeSync(fd, 'X', 100);
+      closeSync(fd);
     });
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: 'big.bin', reason: 'mtime_changed' });
@@ -83,15 +73,7 @@ describe('packEpisode when the episode changes under it', () => {
       { path: 'a.bin', content: big(4 * MiB) },
       { path: 'b.bin', content: big(4 * MiB, 2) },
     ]);
-    const err = await packFails({
-      episodeDir: ep,
-      id: 'ep-1',
-      out,
-      level: 1,
-      onProgress: (bytes) => {
-        if (bytes > 0 && existsSync(join(ep, 'b.bin'))) unlinkSync(join(ep, 'b.bin'));
-      },
-    }, threadpool);
+    const err = await packFailsAfter(ep, out, () => unlinkSync(join(ep, 'b.bin')), {}, threadpool);
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: 'b.bin', reason: 'vanished' });
     expect(readdirSync(outbox)).toEqual([]);
@@ -103,22 +85,11 @@ describe('packEpisode when the episode changes under it', () => {
         { path: 'a.bin', content: big(4 * MiB) },
         { path: 'b.bin', content: big(4 * MiB, 2) },
       ]);
-      let swapped: Promise<Buffer> | null = null;
-      const err = await packFails({
-        episodeDir: ep,
-        id: 'ep-1',
-        out,
-        level: 1,
-        onProgress: (bytes) => {
-          if (bytes === 0 || swapped !== null) return;
-          unlinkSync(join(ep, 'b.bin'));
-          if (swap === 'symlink') {
-            symlinkSync('a.bin', join(ep, 'b.bin'));
-            swapped = Promise.resolve(Buffer.alloc(0));
-          } else {
-            swapped = runOk(['mkfifo', join(ep, 'b.bin')]);
-          }
-        },
+      let swapped: Promise<unknown> = Promise.resolve();
+      const err = await packFailsAfter(ep, out, () => {
+        unlinkSync(join(ep, 'b.bin'));
+        if (swap === 'symlink') symlinkSync('a.bin', join(ep, 'b.bin'));
+        else swapped = runOk(['mkfifo', join(ep, 'b.bin')]);
       });
       await swapped;
       expect(err.code).toBe('SHIP_EPISODE_CHANGED');
@@ -131,15 +102,7 @@ describe('packEpisode when the episode changes under it', () => {
 
   it.each([false, true])('fails when a folder gains an entry after it was listed (threadpool: %s)', async (threadpool) => {
     const { ep, outbox, out } = setup([{ path: 'a.bin', content: big(4 * MiB) }]);
-    const err = await packFails({
-      episodeDir: ep,
-      id: 'ep-1',
-      out,
-      level: 1,
-      onProgress: (bytes) => {
-        if (bytes > 0 && !existsSync(join(ep, 'late.txt'))) writeFileSync(join(ep, 'late.txt'), 'late');
-      },
-    }, threadpool);
+    const err = await packFailsAfter(ep, out, () => writeFileSync(join(ep, 'late.txt'), 'late'), {}, threadpool);
     expect(err.code).toBe('SHIP_EPISODE_CHANGED');
     expect(err.details).toMatchObject({ path: '', reason: 'folder_changed' });
     expect(readdirSync(outbox)).toEqual([]);
@@ -187,17 +150,7 @@ describe('packEpisode limits, cancellation and its temp file', () => {
       { path: 'b.bin', content: big(8 * MiB, 3) },
     ]);
     const ac = new AbortController();
-    const err = await packFails({
-      episodeDir: ep,
-      id: 'ep-1',
-      out,
-      level: 1,
-      frameBytes: 256 * 1024,
-      signal: ac.signal,
-      onProgress: (bytes) => {
-        if (bytes > 0) ac.abort();
-      },
-    });
+    const err = await packFailsAfter(ep, out, () => ac.abort(), { frameBytes: 256 * 1024, signal: ac.signal });
     expect(err.code).toBe('SHIP_ABORTED');
     expect(readdirSync(outbox)).toEqual([]);
   });
