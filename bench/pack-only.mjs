@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { URL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { prng } from './lib/prng.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -49,19 +50,6 @@ const { packEpisode } = await import(new URL('../dist/pack/index.js', import.met
 const { createLogger } = await import(new URL('../dist/log/logger.js', import.meta.url).href);
 /** The pack's own summary line (event=pack_done: frames, io mode, ms), printed as it comes. */
 const debugLog = createLogger({ level: 'debug', journald: true, write: (l) => process.stdout.write(`    ${l.slice(3)}`) });
-
-/** xorshift32: the same bytes on every host, so runs are comparable. */
-function prng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 async function genJsonl(dir) {
   await mkdir(dir, { recursive: true });

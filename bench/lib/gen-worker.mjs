@@ -3,19 +3,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-
-/** xorshift32: the same bytes on every host. */
-function prng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { prng } from './prng.mjs';
 
 const SENSORS = ['imu', 'lidar', 'cam-left', 'cam-right', 'gps', 'wheel-odom', 'battery', 'temp'];
 
