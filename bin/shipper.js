@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 would also compile it a
-// second time with its optimising tier on a background thread: ~40 MB of compiler memory
+// second time with its optimising tier on a background thread: ~35 MB of compiler memory
 // and ~100 ms of CPU, to speed up parsing a handful of small responses. The baseline tier
 // is plenty, and peak memory stays flat (docs/performance.md). Set before undici loads.
 setFlagsFromString('--liftoff-only');
