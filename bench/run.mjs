@@ -6,12 +6,7 @@
 // docs/performance.md explains every figure. Needs: node, bash, tar, zstd, curl, openssl,
 // python3, and a built dist/ (`npm run build`).
 //
-//   npm run bench -- [--runs 3] [--only backlog,big,small,rss,throttle,scan,ready,idle,limits]
-//                    [--backlog-episodes 16] [--backlog-mb 32] [--big-mb 1024]
-//                    [--small-files 20000] [--small-kb 4] [--rss-mb 1024,4096]
-//                    [--scan-folders 100000] [--idle-shipped 10000] [--idle-unready 1000]
-//                    [--idle-s 20] [--ready-runs 5] [--throttle-mb 200] [--throttle-rate-mb 20]
-//                    [--level 3] [--skip-sink] [--dir TMP] [--keep] [--json FILE]
+//   npm run bench -- --help     (the options, with their defaults)
 //
 // MB is 10^6 bytes throughout; throughput is the episode's file bytes over wall time.
 
@@ -30,8 +25,14 @@ import { throttle } from './lib/throttle.mjs';
 import { ROOT, World } from './lib/world.mjs';
 
 const ALL = ['limits', 'backlog', 'big', 'small', 'rss', 'throttle', 'scan', 'ready', 'idle'];
-const { values: v } = parseArgs({
-  options: {
+const USAGE = `usage: npm run bench -- [--runs 3] [--only ${ALL.join(',')}]
+                      [--backlog-episodes 16] [--backlog-mb 32] [--big-mb 1024]
+                      [--small-files 20000] [--small-kb 4] [--rss-mb 1024,4096]
+                      [--scan-folders 100000] [--idle-shipped 10000] [--idle-unready 1000]
+                      [--idle-s 20] [--ready-runs 5] [--throttle-mb 200] [--throttle-rate-mb 20]
+                      [--level 3] [--skip-sink] [--dir TMP] [--keep] [--json FILE]
+Every figure is explained in docs/performance.md.`;
+const options = {
     runs: { type: 'string', default: '3' },
     only: { type: 'string', default: ALL.join(',') },
     'backlog-episodes': { type: 'string', default: '16' },
@@ -52,8 +53,19 @@ const { values: v } = parseArgs({
     dir: { type: 'string', default: tmpdir() },
     keep: { type: 'boolean', default: false },
     json: { type: 'string' },
-  },
-});
+    help: { type: 'boolean', short: 'h', default: false },
+};
+let v;
+try {
+  ({ values: v } = parseArgs({ options }));
+} catch (err) {
+  console.error(`bench: ${err.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (v.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 function int(name, min = 1) {
   const x = Number(v[name]);
