@@ -25,45 +25,50 @@ import { throttle } from './lib/throttle.mjs';
 import { ROOT, World } from './lib/world.mjs';
 
 const ALL = ['limits', 'backlog', 'big', 'small', 'rss', 'throttle', 'scan', 'ready', 'idle'];
-const USAGE = `usage: npm run bench -- [--runs 3] [--only ${ALL.join(',')}]
-                      [--backlog-episodes 16] [--backlog-mb 32] [--big-mb 1024]
-                      [--small-files 20000] [--small-kb 4] [--rss-mb 1024,4096]
-                      [--scan-folders 100000] [--idle-shipped 10000] [--idle-unready 1000]
-                      [--idle-s 20] [--ready-runs 5] [--throttle-mb 200] [--throttle-rate-mb 20]
-                      [--level 3] [--skip-sink] [--dir TMP] [--keep] [--json FILE]
-Every figure is explained in docs/performance.md.`;
 const options = {
-    runs: { type: 'string', default: '3' },
-    only: { type: 'string', default: ALL.join(',') },
-    'backlog-episodes': { type: 'string', default: '16' },
-    'backlog-mb': { type: 'string', default: '32' },
-    'big-mb': { type: 'string', default: '1024' },
-    'small-files': { type: 'string', default: '20000' },
-    'small-kb': { type: 'string', default: '4' },
-    'rss-mb': { type: 'string', default: '1024,4096' },
-    'scan-folders': { type: 'string', default: '100000' },
-    'idle-shipped': { type: 'string', default: '10000' },
-    'idle-unready': { type: 'string', default: '1000' },
-    'idle-s': { type: 'string', default: '20' },
-    'ready-runs': { type: 'string', default: '5' },
-    'throttle-mb': { type: 'string', default: '200' },
-    'throttle-rate-mb': { type: 'string', default: '20' },
-    level: { type: 'string', default: '3' },
-    'skip-sink': { type: 'boolean', default: false },
-    dir: { type: 'string', default: tmpdir() },
-    keep: { type: 'boolean', default: false },
-    json: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+  runs: { type: 'string', default: '3' },
+  only: { type: 'string', default: ALL.join(',') },
+  'backlog-episodes': { type: 'string', default: '16' },
+  'backlog-mb': { type: 'string', default: '32' },
+  'big-mb': { type: 'string', default: '1024' },
+  'small-files': { type: 'string', default: '20000' },
+  'small-kb': { type: 'string', default: '4' },
+  'rss-mb': { type: 'string', default: '1024,4096' },
+  'scan-folders': { type: 'string', default: '100000' },
+  'idle-shipped': { type: 'string', default: '10000' },
+  'idle-unready': { type: 'string', default: '1000' },
+  'idle-s': { type: 'string', default: '20' },
+  'ready-runs': { type: 'string', default: '5' },
+  'throttle-mb': { type: 'string', default: '200' },
+  'throttle-rate-mb': { type: 'string', default: '20' },
+  level: { type: 'string', default: '3' },
+  'skip-sink': { type: 'boolean', default: false },
+  dir: { type: 'string', default: tmpdir() },
+  keep: { type: 'boolean', default: false },
+  json: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
 };
+/** The usage text, made from `options`: every option with its default. */
+function usage() {
+  const words = Object.entries(options).map(([name, o]) =>
+    o.type === 'boolean' ? `[--${name}]` : `[--${name} ${o.default ?? 'FILE'}]`,
+  );
+  const lines = ['usage: npm run bench --'];
+  for (const w of words) {
+    if (lines[lines.length - 1].length + w.length + 1 > 96) lines.push('                      ');
+    lines[lines.length - 1] += ` ${w}`;
+  }
+  return `${lines.join('\n')}\nEvery figure is explained in docs/performance.md.`;
+}
 let v;
 try {
   ({ values: v } = parseArgs({ options }));
 } catch (err) {
-  console.error(`bench: ${err.message}\n${USAGE}`);
+  console.error(`bench: ${err.message}\n${usage()}`);
   process.exit(2);
 }
 if (v.help) {
-  console.log(USAGE);
+  console.log(usage());
   process.exit(0);
 }
 
