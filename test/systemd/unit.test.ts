@@ -101,6 +101,25 @@ describe('etc/shipper.service', () => {
   });
 });
 
+// glibc ignores a tunable it does not know, or a value out of range, without a word: the
+// dynamic loader itself is asked what it made of the unit's GLIBC_TUNABLES.
+const LOADERS = ['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1'];
+const loader = LOADERS.find((p) => existsSync(p)) ?? null;
+
+describe('etc/shipper.service: malloc tunables', () => {
+  it.skipIf(loader === null)(`sets GLIBC_TUNABLES that this glibc takes, with the values given${loader ? '' : ' (skipped: no glibc loader at ' + LOADERS.join(' or ') + ')'}`, async () => {
+    const env = values(texts.get('shipper.service')!, 'Environment').filter((v) => v.startsWith('GLIBC_TUNABLES='));
+    expect(env).toHaveLength(1);
+    const tunables = env[0]!.slice('GLIBC_TUNABLES='.length);
+    const wanted = tunables.split(':').map((kv) => kv.split('=') as [string, string]);
+    expect(wanted.map(([k]) => k)).toEqual(['glibc.malloc.mmap_threshold', 'glibc.malloc.trim_threshold']);
+    const { stdout } = await run(loader!, ['--list-tunables'], { env: { GLIBC_TUNABLES: tunables } });
+    for (const [key, value] of wanted) {
+      expect(stdout, key).toContain(`${key}: 0x${Number(value).toString(16)} `);
+    }
+  });
+});
+
 describe('etc/shipper-receiver.service', () => {
   it('runs shipper-receiver as its own user with its store, its flags from an EnvironmentFile', () => {
     const unit = texts.get('shipper-receiver.service')!;
