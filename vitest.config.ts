@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A temp folder for the run (TMPDIR of every test process), removed at the end.
+    globalSetup: ['test/global-setup.ts'],
     // The JSON report feeds the "N passed, N failed" line that .ci/run prints last.
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
   },

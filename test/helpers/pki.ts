@@ -7,7 +7,6 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,7 +150,6 @@ async function issueDated(dir: string, ca: CaFiles, cn: string, start: string, e
 
 async function build(): Promise<Pki> {
   const dir = await mkdtemp(join(tmpdir(), 'shipper-pki-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const [ca, otherCa] = await Promise.all([makeCa(dir, 'shipper test CA'), makeCa(dir, 'some other CA')]);
   const localhost = serverExt('DNS:localhost,IP:127.0.0.1');
   const [server, client, otherClient, otherServer, wrongNameServer, expiredClient, notYetValidClient] = await Promise.all([
