@@ -5,13 +5,16 @@
 // in a worker never runs, and the PKI, stores and configs of every test file were left
 // behind in /tmp, run after run.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export default function setup(): () => void {
   const before = process.env.TMPDIR;
   const root = mkdtempSync(join(tmpdir(), 'shipper-test-'));
+  // The mode of /tmp: some tests run steps as an unprivileged user, which must be able to
+  // reach (and make) their folders here as it could in /tmp.
+  chmodSync(root, 0o1777);
   process.env.TMPDIR = root;
   return () => {
     if (before === undefined) delete process.env.TMPDIR;

@@ -8,7 +8,7 @@ import { stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readTlsMaterial, type TlsMaterial } from '../config/credentials.js';
 import type { Config } from '../config/schema.js';
-import { errnoOf } from '../errors.js';
+import { errnoOf, ShipperError } from '../errors.js';
 import { silentLogger } from '../log/logger.js';
 import { prepareFolders } from '../queue/folders.js';
 import { ReceiverClient } from '../transport/client.js';
@@ -32,6 +32,17 @@ export function fixOf(message: string): string | null {
 function problemOf(message: string): string {
   const i = message.lastIndexOf('; ');
   return i < 0 ? message : message.slice(0, i);
+}
+
+/**
+ * The problem of a failed check on a config that has loaded: its error says
+ * `config FILE: key: problem; fix`, and the config line above already names FILE, which
+ * (as a long path) would push the problem itself off the end of the line.
+ */
+function keyProblem(err: unknown, message: string): string {
+  const file = err instanceof ShipperError ? err.details.file : undefined;
+  const prefix = typeof file === 'string' ? `config ${file}: ` : null;
+  return problemOf(prefix !== null && message.startsWith(prefix) ? message.slice(prefix.length) : message);
 }
 
 function sudoHint(message: string): string | null {
@@ -69,7 +80,7 @@ export async function checkCertificates(config: Config, now: Date): Promise<{ ch
     const message = err instanceof Error ? err.message : String(err);
     const expired = /expired on/.test(message);
     const fix = sudoHint(message) ?? (expired ? 'renew the client certificate at receiver.cert, then: sudo systemctl reload shipper' : (fixOf(message) ?? 'see the message'));
-    return { check: check('certificates', 'fail', oneLine(problemOf(message), 160), fix), tls: null };
+    return { check: check('certificates', 'fail', oneLine(keyProblem(err, message), 160), fix), tls: null };
   }
   let caNotAfter: Date | null = null;
   try {
@@ -110,7 +121,7 @@ export async function checkFolders(config: Config): Promise<Check> {
     return check('folders', 'ok', `5 data folders under ${config.paths.dataDir}, writable, on one filesystem`);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    return check('folders', 'fail', oneLine(problemOf(message), 160), fixOf(message) ?? 'see the message');
+    return check('folders', 'fail', oneLine(keyProblem(err, message), 160), fixOf(message) ?? 'see the message');
   }
 }
 
